@@ -1,0 +1,134 @@
+import { appendFileSync } from "node:fs";
+import { execa } from "execa";
+
+/**
+ * The one way the toolkit runs a command: an argv array (never a shell string), logged with its
+ * duration and exit code, output streamed line by line to whoever watches (a listr2 task, a log
+ * file), and skipped in dry-run when it would change the host.
+ */
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Kill the process after this many milliseconds. */
+  timeoutMs?: number;
+  input?: string;
+  /** True when the command changes the host: dry-run prints it instead of running it. */
+  mutates?: boolean;
+  /** Called for every line of stdout and stderr, as it arrives. */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+  /** Append the command and all its output to this file. */
+  logFile?: string;
+  /** Throw on a non-zero exit (default true). */
+  reject?: boolean;
+}
+
+export interface ExecResult {
+  argv: readonly string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+  /** True when dry-run skipped the command. */
+  skipped: boolean;
+}
+
+/** What a command that failed carries: its argv, exit code, and output for the error message. */
+export class ExecFailure extends Error {
+  readonly result: ExecResult;
+  readonly shortMessage: string;
+  constructor(result: ExecResult) {
+    const tail = (result.stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
+    const what = result.timedOut ? "timed out" : `exited with code ${result.exitCode}`;
+    const short = `\`${quoteArgv(result.argv)}\` ${what}`;
+    super(tail ? `${short}:\n${tail}` : short);
+    this.shortMessage = short;
+    this.result = result;
+  }
+}
+
+export interface Exec {
+  readonly dryRun: boolean;
+  run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+}
+
+export interface ExecLogEntry {
+  argv: readonly string[];
+  cwd: string | undefined;
+  exitCode: number;
+  durationMs: number;
+  skipped: boolean;
+}
+
+/** Quote an argv for display only (never executed through a shell). */
+export function quoteArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
+}
+
+export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntry) => void } = {}): Exec {
+  const dryRun = opts.dryRun ?? false;
+  return {
+    dryRun,
+    async run(argv, o = {}) {
+      const [file, ...args] = argv;
+      if (file === undefined) throw new Error("exec: empty argv");
+      if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
+      if (dryRun && o.mutates) {
+        const r: ExecResult = {
+          argv,
+          exitCode: 0,
+          stdout: "",
+          stderr: "",
+          durationMs: 0,
+          timedOut: false,
+          skipped: true,
+        };
+        opts.onCommand?.({ argv, cwd: o.cwd, exitCode: 0, durationMs: 0, skipped: true });
+        return r;
+      }
+      const lineSink = (stream: "stdout" | "stderr") =>
+        function* (line: unknown) {
+          const text = String(line);
+          o.onLine?.(text, stream);
+          if (o.logFile) appendFileSync(o.logFile, `${text}\n`);
+          yield text;
+        };
+      const started = performance.now();
+      const sub = await execa(file, args, {
+        cwd: o.cwd,
+        env: o.env,
+        extendEnv: true,
+        timeout: o.timeoutMs,
+        input: o.input,
+        reject: false,
+        stripFinalNewline: true,
+        stdin: o.input === undefined ? "ignore" : "pipe",
+        stdout: o.onLine || o.logFile ? [lineSink("stdout")] : "pipe",
+        stderr: o.onLine || o.logFile ? [lineSink("stderr")] : "pipe",
+      });
+      const result: ExecResult = {
+        argv,
+        exitCode: sub.exitCode ?? (sub.timedOut ? 124 : 1),
+        stdout: String(sub.stdout ?? ""),
+        stderr: String(sub.stderr ?? ""),
+        durationMs: Math.round(performance.now() - started),
+        timedOut: sub.timedOut,
+        skipped: false,
+      };
+      if (sub.failed && sub.exitCode === undefined && !sub.timedOut && sub.code === "ENOENT") {
+        result.stderr = `${file}: command not found`;
+        result.exitCode = 127;
+      }
+      if (o.logFile) appendFileSync(o.logFile, `# exit ${result.exitCode} after ${result.durationMs} ms\n`);
+      opts.onCommand?.({
+        argv,
+        cwd: o.cwd,
+        exitCode: result.exitCode,
+        durationMs: result.durationMs,
+        skipped: false,
+      });
+      if ((o.reject ?? true) && result.exitCode !== 0) throw new ExecFailure(result);
+      return result;
+    },
+  };
+}
