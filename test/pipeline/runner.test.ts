@@ -1,0 +1,78 @@
+import { readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { RollbackError, StepError } from "../../toolkit/core/errors.js";
+import { createExec } from "../../toolkit/core/exec.js";
+import { runSteps } from "../../toolkit/pipeline/runner.js";
+import type { Step, StepContext } from "../../toolkit/pipeline/step.js";
+
+type Log = string[];
+const ctx = (): StepContext => ({ exec: createExec(), dryRun: false, data: {} });
+
+function step(
+  id: string,
+  log: Log,
+  opts: { fail?: boolean; failUndo?: boolean; deps?: string[] } = {},
+): Step {
+  return {
+    describe: () => ({
+      id,
+      title: `step ${id}`,
+      mutates: true,
+      dependsOn: opts.deps ?? [],
+      commands: [],
+      files: [],
+      checks: [],
+    }),
+    async run(_c, report) {
+      report.progress(`running ${id}`);
+      log.push(`run ${id}`);
+      if (opts.fail) throw new Error(`${id} broke`);
+    },
+    async undo() {
+      log.push(`undo ${id}`);
+      if (opts.failUndo) throw new Error(`undo ${id} broke`);
+    },
+  };
+}
+
+test("runs steps in order and records each outcome", async (t) => {
+  const log: Log = [];
+  const r = await runSteps([step("a", log), step("b", log)], ctx(), { renderer: "silent" });
+  t.true(r.ok);
+  t.deepEqual(log, ["run a", "run b"]);
+  t.deepEqual(
+    r.outcomes.map((o) => o.status),
+    ["passed", "passed"],
+  );
+});
+
+test("a failure undoes the passed steps in reverse and skips dependents, saying why", async (t) => {
+  const log: Log = [];
+  const logDir = join(await mkdtemp(join(tmpdir(), "np-run-")), "logs");
+  const r = await runSteps(
+    [step("a", log), step("b", log), step("c", log, { fail: true }), step("d", log, { deps: ["c"] })],
+    ctx(),
+    { renderer: "silent", logDir },
+  );
+  t.false(r.ok);
+  t.true(r.error instanceof StepError);
+  t.deepEqual(log, ["run a", "run b", "run c", "undo b", "undo a"]);
+  t.deepEqual(
+    r.outcomes.map((o) => o.status),
+    ["undone", "undone", "failed", "skipped"],
+  );
+  t.regex(r.outcomes[3]?.message ?? "", /c did not pass/);
+  t.regex(readFileSync(join(logDir, "a.log"), "utf8"), /running a/);
+});
+
+test("an undo that fails becomes a RollbackError with recovery text", async (t) => {
+  const log: Log = [];
+  const r = await runSteps([step("a", log, { failUndo: true }), step("b", log, { fail: true })], ctx(), {
+    renderer: "silent",
+  });
+  t.true(r.error instanceof RollbackError);
+  t.is(r.outcomes[0]?.status, "undo-failed");
+});
