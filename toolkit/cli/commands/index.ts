@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { buildCommand } from "./build.js";
+import { fetchCommand } from "./fetch.js";
 
 /** Every subcommand registers itself here; one module per command under cli/commands/. */
-export const commandModules: Array<{ register(program: Command): void }> = [];
+export const commandModules: Array<{ register(program: Command): void }> = [buildCommand, fetchCommand];

@@ -1,0 +1,265 @@
+import { createHash, randomBytes } from "node:crypto";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, relative } from "node:path";
+import { BlockedError, UserError } from "../core/errors.js";
+import type { Exec } from "../core/exec.js";
+import { type DownloadSpec, ensureDownload } from "./download.js";
+
+/**
+ * Where netmap's sources come from, resolved to a directory on disk plus an identity that the
+ * build cache can key on (a commit, a tarball's sha256, or a content hash of a local tree).
+ */
+
+export type NetmapSourceSpec =
+  | { kind: "local"; path: string }
+  | { kind: "git"; url: string; commit: string; allowMovingRef?: boolean }
+  | { kind: "tarball"; url: string; sha256: string };
+
+/**
+ * configure: a `configure` script at the top (v11.2+) or in LINUX/ (v11.1).
+ * legacy-make: v11.0 and older, `make KSRC=<tree>` in LINUX/, module netmap_lin.ko.
+ */
+export type NetmapLayout = "configure" | "legacy-make";
+
+export interface ResolvedNetmapSource {
+  /** The top of the netmap tree. */
+  dir: string;
+  layout: NetmapLayout;
+  /** The configure script to run (configure layout only). */
+  configure?: string;
+  /** "commit:<sha>", "sha256:<hex>" or "tree:<hex>": stable across runs for the same content. */
+  id: string;
+  /** The full commit, for git sources. */
+  commit?: string;
+  spec: NetmapSourceSpec;
+}
+
+export interface ResolveOptions {
+  cacheDir: string;
+  exec: Exec;
+  offline?: boolean;
+  logFile?: string;
+}
+
+const FULL_SHA = /^[0-9a-f]{40}$/;
+const SHORT_SHA = /^[0-9a-f]{7,40}$/;
+
+/** Which layout a tree has, or why it is not a netmap tree. */
+export function detectLayout(
+  dir: string,
+): { layout: NetmapLayout; configure?: string } | { problem: string } {
+  if (existsSync(join(dir, "configure"))) return { layout: "configure", configure: join(dir, "configure") };
+  if (existsSync(join(dir, "LINUX", "configure")))
+    return { layout: "configure", configure: join(dir, "LINUX", "configure") };
+  if (existsSync(join(dir, "LINUX", "Makefile"))) return { layout: "legacy-make" };
+  return { problem: `${dir} has neither configure, LINUX/configure nor LINUX/Makefile` };
+}
+
+/** Names that builds leave behind: not part of a tree's identity. */
+const BUILD_OUTPUT =
+  /\.(o|ko|mod|mod\.c|cmd|a|order|symvers|d|tmp)$|^\.tmp_versions$|^\.git$|^ext-drivers$|^build-apps$|^config\.log$/;
+
+/**
+ * A content hash of a local tree (relative path, mode and bytes of every file), skipping .git
+ * build outputs and ext-drivers/ (archives the toolkit places there itself, pinned by sha256), so editing one source file changes the build key and a rebuild happens.
+ */
+export function treeContentHash(dir: string): string {
+  const h = createHash("sha256");
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      if (BUILD_OUTPUT.test(name)) continue;
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const rel = relative(dir, p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isSymbolicLink()) h.update(`L ${rel} ${readlinkSync(p)}\n`);
+      else if (st.isFile()) {
+        h.update(`F ${rel} ${st.mode & 0o111 ? "x" : "-"} ${st.size}\n`);
+        h.update(readFileSync(p));
+      }
+    }
+  };
+  walk(dir);
+  return h.digest("hex");
+}
+
+/** The downloads a netmap source needs before any build step (for the offline preflight). */
+export function netmapSourceDownloads(spec: NetmapSourceSpec): DownloadSpec[] {
+  return spec.kind === "tarball"
+    ? [{ url: spec.url, sha256: spec.sha256, label: "netmap source tarball" }]
+    : [];
+}
+
+function layoutOrThrow(dir: string, what: string): { layout: NetmapLayout; configure?: string } {
+  const l = detectLayout(dir);
+  if ("problem" in l) {
+    throw new UserError(
+      `${what} is not a netmap source tree: ${l.problem}`,
+      "point netmap.source at the top of a netmap checkout (the folder holding LINUX/)",
+    );
+  }
+  return l;
+}
+
+function resolveLocal(path: string): ResolvedNetmapSource {
+  if (!existsSync(path)) {
+    throw new UserError(
+      `netmap source directory ${path} does not exist`,
+      "check --netmap-source / netmap.source.path",
+    );
+  }
+  const l = layoutOrThrow(path, path);
+  return { dir: path, ...l, id: `tree:${treeContentHash(path)}`, spec: { kind: "local", path } };
+}
+
+/** A git checkout in the cache: `<cache>/netmap/<commit>`, reused when HEAD is that commit. */
+async function resolveGit(
+  spec: Extract<NetmapSourceSpec, { kind: "git" }>,
+  o: ResolveOptions,
+): Promise<ResolvedNetmapSource> {
+  const ref = spec.commit.trim();
+  const isSha = SHORT_SHA.test(ref);
+  if (!isSha && !spec.allowMovingRef) {
+    throw new UserError(
+      `netmap.source.commit "${ref}" is not a commit id: a branch or tag can move, so the build would not be reproducible`,
+      "pin a commit (git ls-remote <url> <ref>), or set netmap.source.allowMovingRef: true",
+    );
+  }
+  const run = (argv: string[], cwd: string, reject = true) =>
+    o.exec.run(argv, { cwd, logFile: o.logFile, reject, env: { GIT_TERMINAL_PROMPT: "0" } });
+  const headOf = async (dir: string) => (await run(["git", "rev-parse", "HEAD"], dir)).stdout.trim();
+
+  const root = join(o.cacheDir, "netmap");
+  if (isSha && existsSync(root)) {
+    const existing = readdirSync(root).find(
+      (n) => FULL_SHA.test(n) && n.startsWith(ref) && existsSync(join(root, n, ".netmap-provision-ok")),
+    );
+    if (existing) {
+      const dir = join(root, existing);
+      return { dir, ...layoutOrThrow(dir, dir), id: `commit:${existing}`, commit: existing, spec };
+    }
+  }
+  if (o.offline) {
+    throw new BlockedError(
+      `offline and netmap ${ref} from ${spec.url} is not in the cache (${root})`,
+      "on a connected host run `netmap-provision fetch --recipe <recipe> --out bundle.tar`, or point --netmap-source at a local checkout",
+    );
+  }
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.clone-${randomBytes(4).toString("hex")}`);
+  try {
+    mkdirSync(tmp);
+    await run(["git", "init", "--quiet"], tmp);
+    // A shallow fetch of one commit needs its full id and a server that allows it; else clone all.
+    const shallow =
+      FULL_SHA.test(ref) &&
+      (await run(["git", "fetch", "--quiet", "--depth", "1", spec.url, ref], tmp, false)).exitCode === 0;
+    if (!shallow) {
+      const full = await run(
+        ["git", "fetch", "--quiet", "--tags", spec.url, "+refs/heads/*:refs/remotes/origin/*"],
+        tmp,
+        false,
+      );
+      if (full.exitCode !== 0) {
+        throw new BlockedError(
+          `cannot fetch netmap from ${spec.url}: ${(full.stderr || full.stdout).trim().split("\n").slice(-2).join(" ")}`,
+          "check the URL and the network, or use `netmap-provision fetch` on a connected host and a bundle here",
+        );
+      }
+    }
+    // A moving ref is a branch (origin/<ref>) or a tag (<ref>); a commit is itself.
+    const candidates = shallow ? ["FETCH_HEAD"] : isSha ? [ref] : [`origin/${ref}`, ref];
+    let checkedOut = false;
+    for (const c of candidates) {
+      if ((await run(["git", "checkout", "--quiet", "--detach", c], tmp, false)).exitCode === 0) {
+        checkedOut = true;
+        break;
+      }
+    }
+    if (!checkedOut) {
+      throw new UserError(
+        `netmap ${isSha ? "commit" : "ref"} ${ref} is not in ${spec.url}`,
+        "check netmap.source.commit (git log in a checkout of that repository)",
+      );
+    }
+    const head = await headOf(tmp);
+    if (isSha && !head.startsWith(ref)) {
+      throw new UserError(
+        `checked out ${head}, which is not the pinned commit ${ref}`,
+        "check netmap.source.commit",
+      );
+    }
+    const dir = join(root, head);
+    if (existsSync(join(dir, ".netmap-provision-ok"))) {
+      rmSync(tmp, { recursive: true, force: true });
+    } else {
+      rmSync(dir, { recursive: true, force: true });
+      writeFileSync(join(tmp, ".netmap-provision-ok"), `${spec.url} ${head}\n`);
+      renameSync(tmp, dir);
+    }
+    return { dir, ...layoutOrThrow(dir, `${spec.url} at ${head}`), id: `commit:${head}`, commit: head, spec };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A tarball in the download cache, unpacked once into `<cache>/netmap/sha256-<hex>`. */
+async function resolveTarball(
+  spec: Extract<NetmapSourceSpec, { kind: "tarball" }>,
+  o: ResolveOptions,
+): Promise<ResolvedNetmapSource> {
+  const { path } = await ensureDownload({
+    url: spec.url,
+    sha256: spec.sha256,
+    cacheDir: o.cacheDir,
+    offline: o.offline,
+    label: "netmap source tarball",
+  });
+  const hex = spec.sha256.toLowerCase();
+  const dir = join(o.cacheDir, "netmap", `sha256-${hex}`);
+  if (!existsSync(join(dir, ".netmap-provision-ok"))) {
+    const tmp = `${dir}.tmp-${randomBytes(4).toString("hex")}`;
+    try {
+      mkdirSync(tmp, { recursive: true });
+      await o.exec.run(["tar", "-xf", path, "-C", tmp], { logFile: o.logFile });
+      // Release tarballs wrap the tree in one folder (netmap-<ver>/): use its contents.
+      const top = readdirSync(tmp);
+      const inner =
+        top.length === 1 && lstatSync(join(tmp, top[0] as string)).isDirectory()
+          ? join(tmp, top[0] as string)
+          : tmp;
+      layoutOrThrow(inner, spec.url);
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(inner, dir);
+      writeFileSync(join(dir, ".netmap-provision-ok"), `${spec.url} ${hex}\n`);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return { dir, ...layoutOrThrow(dir, dir), id: `sha256:${hex}`, spec };
+}
+
+/** Resolve a netmap source spec to a tree on disk with its identity. */
+export async function resolveNetmapSource(
+  spec: NetmapSourceSpec,
+  o: ResolveOptions,
+): Promise<ResolvedNetmapSource> {
+  switch (spec.kind) {
+    case "local":
+      return resolveLocal(spec.path);
+    case "git":
+      return resolveGit(spec, o);
+    case "tarball":
+      return resolveTarball(spec, o);
+  }
+}
