@@ -1,0 +1,81 @@
+import { existsSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Exec } from "../core/exec.js";
+import { underRoot } from "../core/paths.js";
+
+/** `<root>/lib/modules/<kver>` as a real path. */
+export const modulesDir = (root: string, kver: string): string => underRoot(root, join("/lib/modules", kver));
+
+/** Module name of a .ko path: basename without the suffix, with `-` folded to `_` as kmod does. */
+export function moduleNameOf(path: string): string {
+  return basename(path)
+    .replace(/\.ko(\.xz|\.zst|\.gz)?$/, "")
+    .replaceAll("-", "_");
+}
+
+/**
+ * modules.dep as name -> path relative to the modules dir. depmod writes exactly one entry per
+ * module name, the one that wins its search order (updates/ before the built-in tree), so this is
+ * already "what modprobe would load".
+ */
+export function readModulesDep(root: string, kver: string): Map<string, string> {
+  const file = join(modulesDir(root, kver), "modules.dep");
+  const out = new Map<string, string>();
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const rel = line.slice(0, colon);
+    out.set(moduleNameOf(rel), rel);
+  }
+  return out;
+}
+
+let basedirSupport: boolean | undefined;
+
+/** kmod's modinfo has had -b/--basedir for years, but busybox's does not: ask once. */
+export async function modinfoSupportsBasedir(exec: Exec): Promise<boolean> {
+  if (basedirSupport === undefined) {
+    const r = await exec.run(["modinfo", "--help"], { reject: false });
+    basedirSupport = /--basedir/.test(`${r.stdout}\n${r.stderr}`);
+  }
+  return basedirSupport;
+}
+
+export interface Resolution {
+  /** Real path of the file modprobe would load, or undefined when the name resolves to nothing. */
+  path: string | undefined;
+  via: "modinfo" | "modules.dep";
+}
+
+/**
+ * Which file `modprobe <module>` would load for `kver` under `root`: `modinfo -n` (with -b for a
+ * sysroot) when it supports it, else the modules.dep entry. modinfo also answers for built-in
+ * modules ("(builtin)"), which we report as no file.
+ */
+export async function resolveModule(opts: {
+  root: string;
+  kver: string;
+  module: string;
+  exec: Exec;
+}): Promise<Resolution> {
+  const { root, kver, module, exec } = opts;
+  const sysroot = !(root === "/" || root === "");
+  if (!sysroot || (await modinfoSupportsBasedir(exec))) {
+    const argv = sysroot
+      ? ["modinfo", "-b", root, "-k", kver, "-n", module]
+      : ["modinfo", "-k", kver, "-n", module];
+    const r = await exec.run(argv, { reject: false });
+    const out = r.stdout.trim();
+    if (r.exitCode !== 0 || out === "" || out.startsWith("(builtin)"))
+      return { path: undefined, via: "modinfo" };
+    return { path: out, via: "modinfo" };
+  }
+  return { path: resolveFromModulesDep(root, kver, module), via: "modules.dep" };
+}
+
+/** The modules.dep answer alone (real path), for modinfo builds without -b. */
+export function resolveFromModulesDep(root: string, kver: string, module: string): string | undefined {
+  const rel = readModulesDep(root, kver).get(moduleNameOf(module));
+  return rel === undefined ? undefined : join(modulesDir(root, kver), rel);
+}

@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * File primitives that never leave a half-written file at the final name: write a temp file in the
+ * same directory, fsync it, rename it over the target, fsync the directory. A crash leaves either
+ * the old bytes or the new ones (plus at worst a stray temp file that the undo handlers remove).
+ */
+
+export function sha256Bytes(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export function sha256File(path: string): string {
+  return sha256Bytes(readFileSync(path));
+}
+
+/** sha256 of a file, or undefined when it does not exist. */
+export function sha256IfExists(path: string): string | undefined {
+  return existsSync(path) ? sha256File(path) : undefined;
+}
+
+/** The temp name used next to `target`; deterministic per process so leftovers can be found. */
+export function tempNameFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.netmap-provision-tmp`);
+}
+
+/** fsync a directory so a rename or unlink in it survives a power cut. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, "r+");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function writeFileAtomic(target: string, data: Uint8Array | string, mode?: number): void {
+  const tmp = tempNameFor(target);
+  writeFileSync(tmp, data, mode === undefined ? undefined : { mode });
+  fsyncPath(tmp);
+  renameSync(tmp, target);
+  fsyncDir(dirname(target));
+}
+
+export function copyFileAtomic(src: string, target: string): void {
+  const tmp = tempNameFor(target);
+  copyFileSync(src, tmp);
+  fsyncPath(tmp);
+  renameSync(tmp, target);
+  fsyncDir(dirname(target));
+}
+
+/** Remove the temp file a crash may have left next to `target`. */
+export function removeStrayTemp(target: string): void {
+  const tmp = tempNameFor(target);
+  if (existsSync(tmp)) unlinkSync(tmp);
+}
