@@ -50,6 +50,10 @@ const driverSchema = z
     config: z.string().regex(/^CONFIG_[A-Z0-9_]+$/, "expected a CONFIG_ symbol"),
     /** Where the driver lives in a kernel source tree (modern layout). */
     inTreePath: z.string().regex(/^drivers\//, "expected a path under drivers/"),
+    /** Where the driver lived before a kernel version (e1000 was drivers/net/e1000 before 3.2). */
+    legacyInTreePath: z
+      .strictObject({ before: z.string().regex(/^\d+\.\d+$/), path: z.string().regex(/^drivers\//) })
+      .optional(),
     /** internal: configure patches the kernel's own source; external: it builds a downloaded one by default. */
     kind: z.enum(["internal", "external"]),
     external: externalSchema.nullable().optional(),

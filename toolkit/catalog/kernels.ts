@@ -234,6 +234,8 @@ const upstreamSchema = z.strictObject({
       module: z.enum(["netmap.ko", "netmap_lin.ko"]),
       /** v11.0 has no configure script, only a Makefile. */
       configure: z.boolean(),
+      /** Drivers this tag patches natively within `handles` (the catalog's nativeRanges describe the pin). */
+      drivers: z.array(z.string().regex(/^[a-z0-9_]+(\.c)?$/)).optional(),
       notes: z.string().optional(),
     }),
   ),

@@ -1,7 +1,17 @@
 import type { Command } from "commander";
 import { buildCommand } from "./build.js";
+import { doctorCommand } from "./doctor.js";
 import { fetchCommand } from "./fetch.js";
+import { planCommand } from "./plan.js";
 import { recipeCommand } from "./recipe.js";
+import { statusCommand } from "./status.js";
 
 /** Every subcommand registers itself here; one module per command under cli/commands/. */
-export const commandModules: Array<{ register(program: Command): void }> = [recipeCommand, buildCommand, fetchCommand];
+export const commandModules: Array<{ register(program: Command): void }> = [
+  recipeCommand,
+  doctorCommand,
+  statusCommand,
+  planCommand,
+  buildCommand,
+  fetchCommand,
+];

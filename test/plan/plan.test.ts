@@ -1,0 +1,118 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import type { Plan } from "../../toolkit/plan/plan.js";
+import { cliPath, fixture, repoRoot } from "../helpers/paths.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "np-plan-"));
+const dirs = ["--cache-dir", join(scratch, "cache"), "--state-dir", join(scratch, "state")];
+
+function plan(args: string[]): { code: number; plan: Plan; stderr: string } {
+  const r = spawnSync(process.execPath, [cliPath, "plan", "--json", ...dirs, ...args], {
+    encoding: "utf8",
+    cwd: repoRoot,
+  });
+  return { code: r.status ?? -1, plan: JSON.parse(r.stdout) as Plan, stderr: r.stderr };
+}
+const treeHash = (dir: string) =>
+  execFileSync(
+    "sh",
+    ["-c", "find . -type f -exec sha256sum {} + | sort; find . -type l -printf '%p -> %l\\n' | sort"],
+    { cwd: dir, encoding: "utf8" },
+  );
+const ids = (p: Plan) => p.steps.map((s) => s.id);
+const argvs = (p: Plan, id: string) =>
+  (p.steps.find((s) => s.id === id)?.commands ?? []).map((c) => c.argv.join(" "));
+
+test("seed recipe: the 2012 procedure, step by step", (t) => {
+  const { plan: p, code } = plan([
+    "--recipe",
+    "recipes/seed-2.6.37-e1000.yaml",
+    "--root",
+    fixture("hosts", "debian12-e1000"),
+  ]);
+  t.is(p.targetRelease, "2.6.37");
+  t.true(p.buildsKernel);
+  t.deepEqual(ids(p).slice(0, 6), [
+    "preflight",
+    "kernel-fetch",
+    "kernel-config",
+    "kernel-build",
+    "kernel-install",
+    "reboot",
+  ]);
+  const fetch = p.steps.find((s) => s.id === "kernel-fetch");
+  t.regex(JSON.stringify(fetch), /linux-2\.6\.37\.tar/);
+  t.regex(
+    argvs(p, "kernel-config")[0] ?? "",
+    /^cp \/boot\/config-6\.1\.0-56-amd64 .*linux-2\.6\.37\/\.config$/,
+  );
+  t.true(argvs(p, "kernel-build").some((a) => /make -j\d+ all/.test(a)));
+  t.deepEqual(argvs(p, "kernel-install").slice(0, 2), ["make modules_install", "make install"]);
+  // netmap of that era: no configure, make KSRC=, netmap_lin.ko, apps.
+  t.false(ids(p).includes("configure"));
+  t.true(argvs(p, "netmap-build")[0]?.startsWith("make KSRC="));
+  t.true(argvs(p, "netmap-build")[1]?.endsWith(" apps"));
+  t.regex(JSON.stringify(p.steps.find((s) => s.id === "netmap-build")?.files), /netmap_lin\.ko/);
+  // e1000 backed up, then moved aside to e1000.ko-bak, as the walkthrough did.
+  const backup = p.steps.find((s) => s.id === "backup")?.files[0];
+  t.is(backup?.path, "/lib/modules/2.6.37/kernel/drivers/net/e1000/e1000.ko");
+  const moved = p.steps.find((s) => s.id === "install")?.files.find((f) => f.action === "move");
+  t.is(moved?.to, "/lib/modules/2.6.37/kernel/drivers/net/e1000/e1000.ko-bak");
+  t.deepEqual(argvs(p, "swap").slice(0, 3), ["rmmod e1000", "modprobe netmap_lin", "modprobe e1000"]);
+  t.true(
+    p.steps.find((s) => s.id === "verify")?.checks.some((c) => c.includes("run mknod /dev/netmap c 10")),
+  );
+  // gcc 12 cannot build 2.6.37: the plan is printed all the same, blocked, exit 4.
+  t.true(p.blockers.some((b) => b.id === "compiler"));
+  t.is(code, 4);
+});
+
+test("default recipe on a Debian 12 host: configure with --fail-on-driver-errors, install under updates/", (t) => {
+  const { plan: p } = plan(["--root", fixture("hosts", "debian12-e1000"), "--allow-management"]);
+  t.is(p.targetVersion, "6.1.192");
+  const configure = p.steps.find((s) => s.id === "configure")?.commands[0]?.argv ?? [];
+  t.true(configure.includes("--fail-on-driver-errors"));
+  t.true(configure.includes("--drivers=e1000"));
+  const install = p.steps.find((s) => s.id === "install");
+  t.true(install?.files.some((f) => f.path === "/lib/modules/6.1.0-56-amd64/updates/netmap/e1000.ko"));
+  t.true(p.warnings.some((w) => w.includes("dead-man timer")));
+});
+
+test("the management interface on the driver to swap blocks the plan unless allowed", (t) => {
+  const root = fixture("hosts", "mgmt-on-swapped-driver");
+  const refused = plan(["--root", root]);
+  t.is(refused.code, 4);
+  t.true(refused.plan.blockers.some((b) => b.id === "management" && b.message.includes("eth0")));
+  const allowed = plan(["--root", root, "--allow-management"]);
+  t.false(allowed.plan.blockers.some((b) => b.id === "management"));
+});
+
+test("Secure Boot and missing sources become blockers with a fix", (t) => {
+  const sb = plan(["--root", fixture("hosts", "secure-boot"), "--allow-management"]).plan;
+  t.true(sb.blockers.some((b) => /Secure Boot/.test(b.message) && /mokutil/.test(b.fix)));
+  const nosrc = plan(["--root", fixture("hosts", "headers-no-sources"), "--allow-management"]).plan;
+  t.true(nosrc.blockers.some((b) => b.id === "kernel-sources"));
+});
+
+test("a driver without native support blocks unless emulated mode is accepted", (t) => {
+  const { plan: p, code } = plan([
+    "--root",
+    fixture("hosts", "debian12-e1000"),
+    "--allow-management",
+    "--drivers",
+    "e1000,r8169.c",
+  ]);
+  t.is(p.drivers.find((d) => d.token === "r8169.c")?.mode, "unsupported");
+  t.true(p.blockers.some((b) => b.id === "driver-r8169.c" && b.fix.includes("emulatedOk")));
+  t.is(code, 4);
+});
+
+test("plan changes nothing on the host tree", (t) => {
+  const root = fixture("hosts", "debian12-e1000");
+  const before = treeHash(root);
+  plan(["--root", root]);
+  t.is(treeHash(root), before);
+});

@@ -1,0 +1,41 @@
+import type { Command } from "commander";
+import { ExitCode } from "../../core/errors.js";
+import { createExec } from "../../core/exec.js";
+import { gatherPlanInputs } from "../../plan/inputs.js";
+import { attachBlockers, buildPlan } from "../../plan/plan.js";
+import { renderPlan } from "../../plan/render.js";
+import { printJson } from "../output.js";
+import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
+
+/** `plan`: print what `up` would do, step by step, without changing anything. */
+export const planCommand = {
+  register(program: Command): void {
+    addRecipeOptions(
+      program
+        .command("plan")
+        .description(
+          "print the ordered steps `up` would run: exact commands, files touched, and what blocks them",
+        )
+        .option(
+          "--allow-management",
+          "plan as if `up --allow-management` (swap the management NIC's driver under a dead-man timer)",
+        ),
+    )
+      .addHelpText(
+        "after",
+        "\nExit code 4 when something blocks the plan (listed in it); 0 otherwise. Changes nothing.",
+      )
+      .action(async (flags: RecipeRunFlags & { allowManagement?: boolean }) => {
+        const run = loadRunRecipe(flags);
+        const inputs = await gatherPlanInputs({
+          ...run,
+          exec: createExec({ dryRun: true }),
+          allowManagement: flags.allowManagement,
+        });
+        const plan = attachBlockers(buildPlan(inputs));
+        if (flags.json) printJson({ ...plan, overrides: run.overrides });
+        else process.stdout.write(`${renderPlan(plan)}\n`);
+        process.exitCode = plan.blockers.length > 0 ? ExitCode.blocked : ExitCode.ok;
+      });
+  },
+};

@@ -1,0 +1,68 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { type DriverCatalog, loadDriverCatalog } from "../catalog/drivers.js";
+import { catalogDir } from "../core/paths.js";
+import { loadRecipe } from "../recipe/load.js";
+import { applyOverrides } from "../recipe/overrides.js";
+import type { Recipe } from "../recipe/schema.js";
+import { resolveCacheDir } from "../sources/download.js";
+import { defaultStateDir } from "../state/lock.js";
+import { hostRootOption } from "./commands/host-root.js";
+
+/** The options every recipe-driven command (plan, build, up, try) shares. */
+export interface RecipeRunFlags {
+  recipe?: string;
+  netmapSource?: string;
+  kernelDir?: string;
+  kernelSources?: string;
+  drivers?: string;
+  cacheDir?: string;
+  stateDir?: string;
+  root?: string;
+  json?: boolean;
+}
+
+export function addRecipeOptions(cmd: Command): Command {
+  return cmd
+    .option("-r, --recipe <file>", "the recipe (default: recipes/default.yaml)")
+    .option("--netmap-source <dir>", "build netmap from this checkout instead of the recipe's source")
+    .option("--kernel-dir <dir>", "the configured kernel build dir (netmap's --kernel-dir)")
+    .option("--kernel-sources <dir>", "full kernel sources of the target release (netmap's --kernel-sources)")
+    .option("--drivers <list>", 'drivers for this run, comma-separated, or "auto"')
+    .option(
+      "--cache-dir <dir>",
+      "downloads, unpacked sources and builds (default: ~/.cache/netmap-provision)",
+    )
+    .option("--state-dir <dir>", "journal, backups and installed.json", defaultStateDir)
+    .option("--root <dir>", "operate on the host tree under DIR instead of / (tests, sysroots)", "/")
+    .option("--json", "print the result as JSON");
+}
+
+export interface RunRecipe {
+  recipe: Recipe;
+  recipeFile: string;
+  /** One line per flag override applied (for the run record). */
+  overrides: string[];
+  catalog: DriverCatalog;
+  cacheDir: string;
+  stateDir: string;
+  root: string;
+}
+
+/** Load the recipe named by the flags (or the default one), apply the flag overrides, resolve dirs. */
+export function loadRunRecipe(flags: RecipeRunFlags): RunRecipe {
+  const catalog = loadDriverCatalog();
+  const knownDrivers = catalog.list().map((d) => d.token);
+  const recipeFile = flags.recipe ?? join(catalogDir("recipes"), "default.yaml");
+  const loaded = loadRecipe(recipeFile, { knownDrivers });
+  const { recipe, applied } = applyOverrides(loaded.recipe, flags, { knownDrivers });
+  return {
+    recipe,
+    recipeFile,
+    overrides: applied,
+    catalog,
+    cacheDir: resolveCacheDir(flags.cacheDir),
+    stateDir: flags.stateDir ?? defaultStateDir,
+    root: hostRootOption(flags.root),
+  };
+}

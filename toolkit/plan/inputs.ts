@@ -1,0 +1,40 @@
+import { cpus } from "node:os";
+import type { DriverCatalog } from "../catalog/drivers.js";
+import { loadKernelCatalog, loadNetmapUpstream } from "../catalog/kernels.js";
+import type { Exec } from "../core/exec.js";
+import { gatherHostFacts } from "../host/facts.js";
+import { readModulesDep } from "../modules/resolve.js";
+import type { Recipe } from "../recipe/schema.js";
+import type { PlanInputs } from "./plan.js";
+
+/** The gcc version (`cc -dumpfullversion`), or null without a compiler: a read-only probe. */
+export async function gccVersion(exec: Exec): Promise<string | null> {
+  const r = await exec.run(["cc", "-dumpfullversion", "-dumpversion"], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim().split("\n")[0] || null : null;
+}
+
+/** Gather everything buildPlan needs from the host (reads files; one compiler probe). */
+export async function gatherPlanInputs(o: {
+  recipe: Recipe;
+  catalog: DriverCatalog;
+  root: string;
+  exec: Exec;
+  cacheDir: string;
+  stateDir: string;
+  allowManagement?: boolean;
+}): Promise<PlanInputs> {
+  const facts = await gatherHostFacts({ root: o.root, catalog: o.catalog, exec: o.exec });
+  return {
+    recipe: o.recipe,
+    facts,
+    drivers: o.catalog,
+    kernels: loadKernelCatalog(),
+    upstream: loadNetmapUpstream(),
+    modulesDep: facts.kernel.moduleDirExists ? readModulesDep(o.root, facts.kernel.release) : new Map(),
+    gccVersion: await gccVersion(o.exec),
+    cacheDir: o.cacheDir,
+    stateDir: o.stateDir,
+    jobs: Math.max(1, cpus().length),
+    allowManagement: o.allowManagement ?? false,
+  };
+}

@@ -1,0 +1,717 @@
+import { basename, dirname, join } from "node:path";
+import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
+import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
+import { compareKernelVersions } from "../catalog/version-code.js";
+import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
+import type { HostFacts } from "../host/facts.js";
+import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
+import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
+import type { Recipe } from "../recipe/schema.js";
+
+/**
+ * The plan: what `up` would do on this host with this recipe, as data: ordered steps with the
+ * exact commands and every file created, moved or deleted, plus what blocks it. Pure: recipe,
+ * host facts and catalogs in, plan out; `plan` prints it and `up` runs it.
+ */
+
+/** Something that stops `up` on this host, with what to do about it. */
+export interface Blocker {
+  id: string;
+  message: string;
+  fix: string;
+  step?: string;
+}
+
+/** What one requested driver will become on the target kernel. */
+export interface DriverPlan {
+  token: string;
+  module: string;
+  /** native: a netmap patch exists for the target kernel; emulated: generic mode accepted. */
+  mode: "native" | "emulated" | "unsupported";
+  reason: string;
+  /** The stock module file it shadows or replaces (host path), when known. */
+  stockPath: string | null;
+  /** Where the patched module comes out of the build, relative to the build dir. */
+  output: string | null;
+}
+
+export interface Plan {
+  recipe: string;
+  /** The kernel release the modules are built for and loaded into. */
+  targetRelease: string;
+  /** Upstream x.y.z of the target, when known. */
+  targetVersion: string | null;
+  buildsKernel: boolean;
+  drivers: DriverPlan[];
+  steps: StepDescription[];
+  blockers: Blocker[];
+  warnings: string[];
+}
+
+export interface PlanInputs {
+  recipe: Recipe;
+  facts: HostFacts;
+  drivers: DriverCatalog;
+  kernels: KernelCatalog;
+  /** The upstream pin and its tags (a tagged commit carries its own native driver list). */
+  upstream: NetmapUpstream;
+  /** Module name -> host path from the target's modules.dep (empty when not readable). */
+  modulesDep: Map<string, string>;
+  /** First line of `cc --version` style: "12.2.0"; null when no compiler was found. */
+  gccVersion: string | null;
+  cacheDir: string;
+  stateDir: string;
+  jobs: number;
+  /** Allow unloading the driver of the management interface (with the dead-man timer). */
+  allowManagement?: boolean;
+}
+
+const step = (
+  d: Omit<StepDescription, "checks" | "files" | "dependsOn"> & Partial<StepDescription>,
+): StepDescription => ({
+  dependsOn: [],
+  files: [],
+  checks: [],
+  ...d,
+});
+const cmd = (argv: string[], mutates: boolean, cwd?: string): PlannedCommand =>
+  cwd === undefined ? { argv, mutates } : { argv, mutates, cwd };
+
+/** The release the recipe targets on this host, or a blocker saying why it cannot be chosen. */
+function targetRelease(recipe: Recipe, facts: HostFacts): { release: string; blocker?: Blocker } {
+  const running = facts.kernel.release;
+  const spec = parseKernelVersion(recipe.kernel.version);
+  if ("error" in spec) return { release: running };
+  if (spec.kind === "running") return { release: running };
+  if (recipe.kernel.build) {
+    const v =
+      recipe.kernel.sources.kind === "kernelorg" ? recipe.kernel.sources.version : recipe.kernel.version;
+    const release = recipe.kernel.localversion ? `${v}${recipe.kernel.localversion}` : v;
+    return { release };
+  }
+  if (kernelReleaseMatches(spec, facts.kernel.version ?? running) || kernelReleaseMatches(spec, running))
+    return { release: running };
+  return {
+    release: running,
+    blocker: {
+      id: "kernel-version",
+      message: `the running kernel ${running} (${facts.kernel.version ?? "version unknown"}) does not match kernel.version "${recipe.kernel.version}"`,
+      fix: "boot a kernel that matches, or set kernel.build: true with pinned sources to build one",
+    },
+  };
+}
+
+/** Decide native / emulated / unsupported for each requested driver. */
+function planDrivers(
+  i: PlanInputs,
+  version: string | null,
+  release: string,
+  requested: string[],
+): DriverPlan[] {
+  const emulatedOk = (t: string) =>
+    i.recipe.emulatedOk === true || (Array.isArray(i.recipe.emulatedOk) && i.recipe.emulatedOk.includes(t));
+  return requested.map((token) => {
+    const d: DriverEntry = i.drivers.get(token);
+    const native = version !== null && nativeAtPin(i, d.token, version);
+    const bad = version
+      ? i.kernels.knownBad(version, commitOf(i.recipe)).filter((b) => b.drivers.includes(d.token))
+      : [];
+    let mode: DriverPlan["mode"] =
+      native && bad.length === 0 ? "native" : emulatedOk(d.token) ? "emulated" : "unsupported";
+    let reason = native
+      ? `netmap has a native patch for ${d.token} on ${version}`
+      : `netmap has no native patch for ${d.token} on ${version ?? "this kernel"}`;
+    if (bad.length > 0)
+      reason = `known bad on ${version}: ${bad.map((b) => b.note.split(/[.:]/)[0]).join("; ")}`;
+    if (mode === "emulated") reason += " (emulated mode accepted by the recipe)";
+    if (d.output === null && mode === "native") {
+      mode = emulatedOk(d.token) ? "emulated" : "unsupported";
+      reason = `the catalog does not know where the build puts ${d.token}'s module`;
+    }
+    const suffix = i.recipe.netmap.configure.driverSuffix ?? "";
+    return {
+      token: d.token,
+      module: d.module,
+      mode,
+      reason,
+      stockPath: stockPathOf(i, d, version, release),
+      output: d.output?.replace("{suffix}", suffix) ?? null,
+    };
+  });
+}
+
+/**
+ * Native support at the recipe's netmap pin: a tagged commit (v11.0 for the seed) carries its own
+ * driver list and kernel range; anything else is judged by the catalog's ranges (the default pin).
+ */
+function nativeAtPin(i: PlanInputs, token: string, version: string): boolean {
+  const src = i.recipe.netmap.source;
+  const tag = src.kind === "git" ? i.upstream.tags.find((t) => sameCommit(t.commit, src.commit)) : undefined;
+  if (tag?.drivers) return tag.drivers.includes(token) && handlesKernel(tag.handles, version);
+  return i.drivers.nativeOn(token, version);
+}
+
+/** The stock module file: from modules.dep when the target is the running kernel, else guessed. */
+function stockPathOf(i: PlanInputs, d: DriverEntry, version: string | null, release: string): string | null {
+  const dep = release === i.facts.kernel.release ? i.modulesDep.get(d.module) : undefined;
+  if (dep) return dep.startsWith("/") ? dep : join("/lib/modules", release, dep);
+  return version ? stockGuess(d, version, release) : null;
+}
+
+/** The stock module's path when modules.dep cannot tell (a kernel not installed yet). */
+function stockGuess(d: DriverEntry, version: string, release: string): string {
+  const legacy = d.legacyInTreePath && compareKernelVersions(version, d.legacyInTreePath.before) < 0;
+  return join(
+    "/lib/modules",
+    release,
+    "kernel",
+    legacy ? (d.legacyInTreePath?.path ?? d.inTreePath) : d.inTreePath,
+    `${d.module}.ko`,
+  );
+}
+
+const commitOf = (r: Recipe): string => (r.netmap.source.kind === "git" ? r.netmap.source.commit : "local");
+
+/** Build the plan. Never throws for host problems: they become blockers. */
+export function buildPlan(i: PlanInputs): Plan {
+  const { recipe, facts } = i;
+  const blockers: Blocker[] = [];
+  const warnings: string[] = [];
+  const target = targetRelease(recipe, facts);
+  if (target.blocker) blockers.push(target.blocker);
+  const release = target.release;
+  const buildsKernel = recipe.kernel.build;
+  const version = buildsKernel ? release.replace(/[^0-9.].*$/, "") : facts.kernel.version;
+  const legacy = recipe.netmap.layout === "legacy-make";
+  const moduleFile = `${recipe.netmap.moduleName}.ko`;
+
+  const requested = driversToSwap(facts, { drivers: recipe.drivers, emulatedOk: recipe.emulatedOk });
+  const drivers = planDrivers(i, version, release, requested);
+  for (const d of drivers.filter((x) => x.mode === "unsupported"))
+    blockers.push({
+      id: `driver-${d.token}`,
+      message: `${d.token}: ${d.reason}`,
+      fix: `accept emulated (generic) mode with emulatedOk: [${d.token}], pin a netmap commit with a patch for this kernel, or drop ${d.token} from drivers`,
+      step: "configure",
+    });
+  const swapped = drivers.filter((d) => d.mode === "native");
+
+  // Host checks that block up (doctor's findings), unless the plan builds its own kernel.
+  const doctor: DoctorCheck[] = buildsKernel
+    ? []
+    : runDoctor(facts, { drivers: recipe.drivers, emulatedOk: recipe.emulatedOk });
+  for (const c of doctor.filter((c) => c.blocksUp)) {
+    if (c.id.startsWith("management")) continue; // judged below, against the drivers actually swapped
+    blockers.push({
+      id: c.id,
+      message: `${c.title}: ${c.found}`,
+      fix: c.fix ?? "see `netmap-provision doctor`",
+      step: "preflight",
+    });
+  }
+  const series = i.kernels.seriesFor(version ?? release);
+  if (buildsKernel) {
+    if (i.gccVersion === null)
+      blockers.push({
+        id: "compiler",
+        message: "no C compiler found",
+        fix: "install gcc (apt-get install build-essential)",
+      });
+    else {
+      const cc = i.kernels.compilerOk(version ?? release, i.gccVersion);
+      if (!cc.ok)
+        blockers.push({
+          id: "compiler",
+          message: `gcc ${i.gccVersion} cannot build kernel ${version}: it needs ${cc.need}`,
+          fix: `build on a host (or in a container/VM) with ${cc.need}, e.g. the distro of that era`,
+          step: "kernel-build",
+        });
+    }
+  }
+  if (version && !series)
+    warnings.push(`kernel ${version} is not in the kernels/ catalog: compatibility is unknown`);
+
+  const steps: StepDescription[] = [];
+  const cache = i.cacheDir;
+  const ksrcCache = join(cache, "kernel-sources");
+  let kernelDir = recipe.kernel.buildDir ?? facts.kernel.build.path;
+  let kernelSources = facts.kernel.sources.path ?? "";
+
+  steps.push(
+    step({
+      id: "preflight",
+      title: "Check the host (doctor), the recipe and the catalogs",
+      mutates: false,
+      commands: [],
+      checks: doctor.map((c) => `${c.id}: ${c.status}`),
+    }),
+  );
+
+  if (buildsKernel) {
+    const src = recipe.kernel.sources;
+    const kv = src.kind === "kernelorg" ? src.version : (version ?? release);
+    const tree = join(cache, "kernel-build", `linux-${kv}`);
+    kernelDir = tree;
+    kernelSources = tree;
+    const fetchCmds: PlannedCommand[] = [];
+    const fetchFiles: StepDescription["files"] = [];
+    if (src.kind === "kernelorg") {
+      const tarball = join(cache, "downloads", "sha256", src.sha256);
+      fetchCmds.push(cmd(["tar", "-xf", tarball, "-C", dirname(tree)], true));
+      fetchFiles.push({ action: "create", path: tarball }, { action: "create", path: tree });
+      steps.push(
+        step({
+          id: "kernel-fetch",
+          title: `Fetch linux-${kv} from ${new URL(src.url).host} (sha256 ${src.sha256.slice(0, 12)}...) and unpack it`,
+          mutates: true,
+          commands: fetchCmds,
+          files: fetchFiles,
+          checks: [`sha256 of ${basename(src.url)} = ${src.sha256}`],
+          notes: [`download ${src.url} into the content-addressed cache, checked before use`],
+        }),
+      );
+    } else if (src.kind === "git") {
+      steps.push(
+        step({
+          id: "kernel-fetch",
+          title: `Clone ${src.url} at ${src.tag}`,
+          mutates: true,
+          commands: [cmd(["git", "clone", "--depth", "1", "--branch", src.tag, src.url, tree], true)],
+          files: [{ action: "create", path: tree }],
+        }),
+      );
+    } else if (src.kind === "local") {
+      kernelDir = src.path;
+      kernelSources = src.path;
+    }
+    const configFrom =
+      recipe.kernel.config.from === "running"
+        ? (facts.kconfig?.source ?? `/boot/config-${facts.kernel.release}`)
+        : recipe.kernel.config.from.file;
+    // olddefconfig arrived in 3.7; older trees take oldnoconfig (new symbols off, as menuconfig's defaults).
+    const old = version !== null && compareMajorMinor(version, "3.7") < 0 ? "oldnoconfig" : "olddefconfig";
+    steps.push(
+      step({
+        id: "kernel-config",
+        title: `Configure the kernel from ${configFrom}`,
+        mutates: true,
+        dependsOn: ["kernel-fetch"].filter((d) => steps.some((s) => s.id === d)),
+        commands: [
+          cmd(["cp", configFrom, join(kernelDir, ".config")], true),
+          ...recipe.kernel.config.fragments.map((f) =>
+            cmd(
+              [
+                "scripts/kconfig/merge_config.sh",
+                "-m",
+                ".config",
+                join("kernels", "fragments", `${f}.config`),
+              ],
+              true,
+              kernelDir,
+            ),
+          ),
+          cmd(["make", old], true, kernelDir),
+        ],
+        files: [{ action: "copy", path: configFrom, to: join(kernelDir, ".config") }],
+      }),
+    );
+    steps.push(
+      step({
+        id: "kernel-build",
+        title: `Build the kernel (make -j${i.jobs} all)`,
+        mutates: true,
+        dependsOn: ["kernel-config"],
+        commands: [cmd(["make", `-j${i.jobs}`, "all"], true, kernelDir)],
+        files: [{ action: "create", path: join(kernelDir, "arch/x86/boot/bzImage") }],
+      }),
+    );
+    steps.push(
+      step({
+        id: "kernel-install",
+        title: `Install kernel ${release} and its modules, boot it once`,
+        mutates: true,
+        dependsOn: ["kernel-build"],
+        commands: [
+          cmd(["make", "modules_install"], true, kernelDir),
+          cmd(["make", "install"], true, kernelDir),
+          cmd(["grub-reboot", release], true),
+        ],
+        files: [
+          { action: "create", path: `/lib/modules/${release}` },
+          { action: "create", path: `/boot/vmlinuz-${release}` },
+          { action: "create", path: `/boot/config-${release}` },
+        ],
+        notes: [
+          "grub-reboot boots the new kernel once: a kernel that fails to boot falls back to the current one",
+        ],
+      }),
+    );
+    steps.push(
+      step({
+        id: "reboot",
+        title: `Reboot into ${release}; the next \`up\` resumes from here`,
+        mutates: true,
+        dependsOn: ["kernel-install"],
+        commands: [cmd(["systemctl", "reboot"], true)],
+        files: [{ action: "create", path: join(i.stateDir, "resume.json") }],
+      }),
+    );
+  } else {
+    if (!facts.kernel.build.exists)
+      blockers.push({
+        id: "build-dir",
+        message: `no build dir for ${release} at ${facts.kernel.build.path}`,
+        fix: `install the headers of ${release} (Debian: apt-get install linux-headers-${release})`,
+      });
+    if (recipe.kernel.sources.kind === "local") kernelSources = recipe.kernel.sources.path;
+    else if (facts.kernel.sources.kind === "tarball" && facts.kernel.sources.path && version) {
+      kernelSources = join(
+        ksrcCache,
+        version,
+        basename(facts.kernel.sources.path).replace(/\.tar\.\w+$/, ""),
+      );
+      steps.push(
+        step({
+          id: "kernel-sources",
+          title: `Unpack ${basename(facts.kernel.sources.path)} (the sources of ${version}) once`,
+          mutates: true,
+          commands: [cmd(["tar", "-xf", facts.kernel.sources.path, "-C", join(ksrcCache, version)], true)],
+          files: [{ action: "create", path: kernelSources }],
+          checks: [`Makefile VERSION.PATCHLEVEL.SUBLEVEL = ${version}`],
+        }),
+      );
+    } else if (
+      facts.kernel.sources.kind === "none" &&
+      swapped.some((d) => i.drivers.get(d.token).kind === "internal")
+    )
+      blockers.push({
+        id: "kernel-sources",
+        message: `no full sources of ${version ?? release}: patched in-kernel drivers are copied from them`,
+        fix: facts.kernel.sources.detail,
+      });
+  }
+
+  // netmap sources
+  const ns = recipe.netmap.source;
+  const srcDir =
+    ns.kind === "local" ? ns.path : join(cache, "netmap", ns.kind === "git" ? ns.commit : ns.sha256);
+  if (ns.kind === "git")
+    steps.push(
+      step({
+        id: "netmap-source",
+        title: `Fetch netmap ${ns.commit.slice(0, 12)} from ${ns.url}`,
+        mutates: true,
+        commands: [
+          cmd(["git", "init", "-q", srcDir], true),
+          cmd(["git", "-C", srcDir, "fetch", "--depth", "1", ns.url, ns.commit], true),
+          cmd(["git", "-C", srcDir, "checkout", "--detach", ns.commit], true),
+        ],
+        files: [{ action: "create", path: srcDir }],
+        checks: [`git rev-parse HEAD starts with ${ns.commit}`],
+      }),
+    );
+  else if (ns.kind === "tarball")
+    steps.push(
+      step({
+        id: "netmap-source",
+        title: `Fetch netmap from ${ns.url} (sha256 ${ns.sha256.slice(0, 12)}...)`,
+        mutates: true,
+        commands: [
+          cmd(
+            [
+              "tar",
+              "-xf",
+              join(cache, "downloads", "sha256", ns.sha256),
+              "-C",
+              srcDir,
+              "--strip-components=1",
+            ],
+            true,
+          ),
+        ],
+        files: [{ action: "create", path: srcDir }],
+        checks: [`sha256 = ${ns.sha256}`],
+      }),
+    );
+  else
+    steps.push(
+      step({
+        id: "netmap-source",
+        title: `Use the netmap tree at ${ns.path}`,
+        mutates: false,
+        commands: [],
+        checks: [legacy ? `${ns.path}/LINUX/Makefile exists` : `${ns.path}/configure exists`],
+      }),
+    );
+
+  const afterSources = steps
+    .filter((s) => s.id === "netmap-source" || s.id === "kernel-sources" || s.id === "reboot")
+    .map((s) => s.id);
+  const buildDir = join(cache, "build", `${release}-${commitOf(recipe).slice(0, 12)}`);
+  const outDir = legacy ? join(srcDir, "LINUX") : buildDir;
+  const ext = swapped.map((d) => i.drivers.get(d.token)).filter((d) => d.kind === "external" && d.external);
+  if (ext.length > 0 && !legacy)
+    steps.push(
+      step({
+        id: "ext-drivers",
+        title: `Place external driver archives (${ext.map((d) => d.token).join(", ")}) so configure downloads nothing`,
+        mutates: true,
+        dependsOn: afterSources,
+        commands: [],
+        files: ext.map((d) => ({
+          action: "copy" as const,
+          path: join(cache, "downloads", "sha256", d.external?.sha256 ?? "<sha256 not pinned>"),
+          to: join(srcDir, "LINUX", "ext-drivers", d.external?.archive ?? d.token),
+        })),
+      }),
+    );
+  for (const d of ext.filter((e) => !e.external?.sha256))
+    if (!legacy)
+      blockers.push({
+        id: `ext-${d.token}`,
+        message: `${d.token} is an external driver whose archive ${d.external?.archive} has no pinned sha256`,
+        fix: `pin its sha256 in drivers/${d.token.replace(/\.c$/, "")}.yaml after checking the file, or use emulated mode`,
+        step: "ext-drivers",
+      });
+
+  if (legacy) {
+    steps.push(
+      step({
+        id: "netmap-build",
+        title: `Build ${moduleFile} and the patched drivers (make KSRC=${kernelDir}), then the apps`,
+        mutates: true,
+        dependsOn: afterSources,
+        commands: [
+          cmd(["make", `KSRC=${kernelDir}`], true, outDir),
+          ...(recipe.netmap.apps.length > 0
+            ? [cmd(["make", `KSRC=${kernelDir}`, "apps"], true, outDir)]
+            : []),
+        ],
+        files: [
+          { action: "create", path: join(outDir, moduleFile) },
+          ...swapped.map((d) => ({ action: "create" as const, path: join(outDir, d.output ?? "") })),
+        ],
+      }),
+    );
+  } else {
+    const configureArgv = [
+      join(srcDir, "configure"),
+      `--kernel-dir=${kernelDir}`,
+      ...(kernelSources ? [`--kernel-sources=${kernelSources}`] : []),
+      `--drivers=${swapped.map((d) => d.token).join(",")}`,
+      "--fail-on-driver-errors",
+      ...(recipe.netmap.configure.driverSuffix
+        ? [`--driver-suffix=${recipe.netmap.configure.driverSuffix}`]
+        : []),
+      ...(recipe.netmap.moduleName !== "netmap" ? [`--mod-name=${recipe.netmap.moduleName}`] : []),
+      ...(recipe.netmap.apps.length > 0 ? [`--apps=${recipe.netmap.apps.join(",")}`] : ["--no-apps"]),
+      ...recipe.netmap.configure.options,
+    ];
+    if (swapped.length === 0) configureArgv.splice(configureArgv.indexOf(`--drivers=`), 1, "--no-drivers");
+    steps.push(
+      step({
+        id: "configure",
+        title: `Configure netmap for ${release} (drivers: ${swapped.map((d) => d.token).join(", ") || "none"})`,
+        mutates: true,
+        dependsOn: [...afterSources, ...(ext.length > 0 ? ["ext-drivers"] : [])],
+        commands: [cmd(configureArgv, true, buildDir)],
+        files: [{ action: "create", path: buildDir }],
+        checks: ["configure's report: every requested driver among `native drivers`, else stop and say why"],
+      }),
+    );
+    steps.push(
+      step({
+        id: "make",
+        title: `Build netmap and the patched drivers (make -j${i.jobs})`,
+        mutates: true,
+        dependsOn: ["configure"],
+        commands: [cmd(["make", `-j${i.jobs}`], true, buildDir)],
+        files: [
+          { action: "create", path: join(buildDir, moduleFile) },
+          ...swapped.map((d) => ({ action: "create" as const, path: join(buildDir, d.output ?? "") })),
+        ],
+      }),
+    );
+  }
+  const kos = [join(outDir, moduleFile), ...swapped.map((d) => join(outDir, d.output ?? ""))];
+  steps.push(
+    step({
+      id: "manifest",
+      title: "Record every module's sha256, vermagic and depends; check vermagic",
+      mutates: false,
+      dependsOn: [legacy ? "netmap-build" : "make"],
+      commands: kos.map((k) => cmd(["modinfo", k], false)),
+      checks: [
+        `vermagic starts with ${release}`,
+        ...swapped.map((d) => `${d.module} depends on ${recipe.netmap.moduleName}`),
+      ],
+    }),
+  );
+
+  // Install: back up first, then shadow (updates/) or replace.
+  const moddir = `/lib/modules/${release}`;
+  const updates = join(moddir, "updates", "netmap");
+  const backups = join(i.stateDir, "backups", release);
+  const replace = recipe.modules.strategy === "replace";
+  const installFiles: StepDescription["files"] = [{ action: "create", path: join(updates, moduleFile) }];
+  for (const d of swapped) {
+    const stock = d.stockPath ?? stockGuess(i.drivers.get(d.token), version ?? release, release);
+    if (replace) {
+      installFiles.push({ action: "move", path: stock, to: `${stock}-bak` });
+      installFiles.push({ action: "create", path: stock.replace(/\.ko(\.\w+)?$/, ".ko") });
+    } else installFiles.push({ action: "create", path: join(updates, `${d.module}.ko`) });
+  }
+  steps.push(
+    step({
+      id: "backup",
+      title: `Back up the stock modules (${swapped.map((d) => d.module).join(", ") || "none"}) with their sha256`,
+      mutates: true,
+      dependsOn: ["manifest"],
+      commands: [],
+      files: swapped.map((d) => ({
+        action: "backup" as const,
+        path: d.stockPath ?? stockGuess(i.drivers.get(d.token), version ?? release, release),
+        to: join(backups, "<sha256>.ko"),
+      })),
+    }),
+  );
+  steps.push(
+    step({
+      id: "install",
+      title: replace
+        ? "Move the stock modules aside (as the original procedure did) and put the patched ones in place"
+        : `Install the patched modules under ${updates} (depmod prefers updates/)`,
+      mutates: true,
+      dependsOn: ["backup"],
+      commands: [
+        cmd(["depmod", release], true),
+        ...swapped.map((d) => cmd(["modinfo", "-k", release, "-n", d.module], false)),
+      ],
+      files: installFiles,
+      checks: swapped.map((d) => `modinfo -n ${d.module} resolves to the patched file`),
+    }),
+  );
+  if (recipe.modules.persist)
+    steps.push(
+      step({
+        id: "persist",
+        title: "Keep netmap across reboots (modules-load.d, initramfs)",
+        mutates: true,
+        dependsOn: ["install"],
+        commands: [cmd(["update-initramfs", "-u", "-k", release], true)],
+        files: [{ action: "create", path: "/etc/modules-load.d/netmap-provision.conf" }],
+        checks: ["the initramfs contains the patched drivers"],
+      }),
+    );
+
+  const affected = facts.nics
+    .filter((n) => n.module !== null && swapped.some((d) => d.module === n.module))
+    .map((n) => n.ifname);
+  // The management guard: unloading the driver under the SSH session or default route cuts the user off.
+  const mgmt = affected.filter((ifname) => facts.management.managementIfs.includes(ifname));
+  if (mgmt.length > 0) {
+    const how = `interface(s) ${mgmt.join(", ")} carry the management connection (default route or SSH) and use a driver that would be unloaded`;
+    if (i.allowManagement || recipe.guard.management === "allow-with-timer")
+      warnings.push(
+        `${how}: allowed; a dead-man timer runs \`down\` unless \`netmap-provision confirm\` arrives within ${recipe.guard.confirmTimeoutSec} s`,
+      );
+    else
+      blockers.push({
+        id: "management",
+        message: how,
+        fix: "move the management connection to a NIC on another driver, or run with --allow-management (a dead-man timer rolls back unless `netmap-provision confirm` arrives)",
+        step: "swap",
+      });
+  }
+  steps.push(
+    step({
+      id: "swap",
+      title: `Swap drivers: unload ${swapped.map((d) => d.module).join(", ") || "nothing"}, load ${recipe.netmap.moduleName} then the patched drivers`,
+      mutates: true,
+      dependsOn: ["install"],
+      commands: [
+        ...swapped.map((d) => cmd(["rmmod", d.module], true)),
+        cmd(["modprobe", recipe.netmap.moduleName], true),
+        ...swapped.map((d) => cmd(["modprobe", d.module], true)),
+        ...affected.map((ifname) => cmd(["ip", "link", "set", ifname, "up"], true)),
+      ],
+      checks: [
+        "nothing holds the modules or /dev/netmap before unloading",
+        `interfaces brought back as they were: ${affected.join(", ") || "none"}`,
+      ],
+      notes: affected.length > 0 ? [`affects ${affected.join(", ")}`] : [],
+    }),
+  );
+  const pktgen = join(outDir, "build-apps", "pkt-gen", "pkt-gen");
+  const verifyCmds: PlannedCommand[] = [cmd(["dmesg"], false)];
+  if (recipe.verify.pktgen.vale && recipe.netmap.apps.includes("pkt-gen")) {
+    const n = String(recipe.verify.pktgen.count);
+    verifyCmds.push(cmd([pktgen, "-i", "vale0:1", "-f", "rx", "-n", n, "-w", "0"], false));
+    verifyCmds.push(
+      cmd(
+        [pktgen, "-i", "vale0:0", "-f", "tx", "-n", n, "-l", String(recipe.verify.pktgen.size), "-w", "0"],
+        false,
+      ),
+    );
+  }
+  for (const ifname of recipe.verify.pktgen.interfaces)
+    verifyCmds.push(
+      cmd(
+        [pktgen, "-i", `netmap:${ifname}`, "-f", "tx", "-n", String(recipe.verify.pktgen.count), "-w", "2"],
+        false,
+      ),
+    );
+  steps.push(
+    step({
+      id: "verify",
+      title: "Verify with evidence from this load",
+      mutates: false,
+      dependsOn: ["swap"],
+      commands: verifyCmds,
+      checks: [
+        ...recipe.verify.dmesg.expect.map((re) => `dmesg since the load matches /${re}/`),
+        "/proc/misc minor of netmap = /dev/netmap's minor",
+        ...swapped.map((d) => `/proc/modules: ${d.module} depends on ${recipe.netmap.moduleName}`),
+        ...affected.map(
+          (ifname) => `${ifname}: native (netmap queues/slots) or emulated as the recipe expects`,
+        ),
+      ],
+    }),
+  );
+  steps.push(
+    step({
+      id: "record",
+      title: "Record what is installed (for status and down)",
+      mutates: true,
+      dependsOn: ["verify"],
+      commands: [],
+      files: [{ action: "create", path: join(i.stateDir, "installed.json") }],
+    }),
+  );
+
+  return {
+    recipe: recipe.name,
+    targetRelease: release,
+    targetVersion: version,
+    buildsKernel,
+    drivers,
+    steps,
+    blockers,
+    warnings,
+  };
+}
+
+function compareMajorMinor(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split(".").map(Number);
+  const [bm = 0, bn = 0] = b.split(".").map(Number);
+  return am - bm || an - bn;
+}
+
+/** Blocked steps carry their blocker so the printed plan shows it in place. */
+export function attachBlockers(plan: Plan): Plan {
+  for (const b of plan.blockers) {
+    const s = plan.steps.find((x) => x.id === (b.step ?? "preflight"));
+    if (s && !s.blocked) s.blocked = { reason: b.message, fix: b.fix };
+  }
+  return plan;
+}
