@@ -1,0 +1,51 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { createExec } from "../../toolkit/core/exec.js";
+import { probeAccel, qemuVersion } from "../../toolkit/guest/kvm-probe.js";
+
+const made: string[] = [];
+/** A temp dir removed when the file's tests are done. */
+const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+test.after.always(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+const exec = createExec();
+const KERNEL = "/boot/vmlinuz-0.0.0-never-booted";
+
+test("no KVM device means TCG, without booting anything", async (t) => {
+  const choice = await probeAccel(exec, { kvmDevice: "/nonexistent/kvm", kernel: KERNEL, cacheDir: false });
+  t.deepEqual(choice, { accel: "tcg", reason: "/nonexistent/kvm does not exist", cached: false });
+});
+
+test("a verdict cached during this host boot is reused without probing", async (t) => {
+  const dir = tempDir("np-probe-cache-");
+  const fakeKvm = join(dir, "kvm"); // a read-write file passes the device check
+  writeFileSync(fakeKvm, "");
+  const cacheDir = join(dir, "cache");
+  mkdirSync(cacheDir);
+  const version = await qemuVersion(exec);
+  t.regex(version, /^\d+\.\d+/);
+  const bootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  const file = join(cacheDir, `accel-0.0.0-never-booted-qemu-${version}.json`);
+  writeFileSync(file, JSON.stringify({ accel: "kvm", reason: "seen earlier", bootId }));
+  // The kernel image does not exist: only the cache can answer.
+  t.deepEqual(await probeAccel(exec, { kvmDevice: fakeKvm, kernel: KERNEL, cacheDir }), {
+    accel: "kvm",
+    reason: "seen earlier",
+    cached: true,
+  });
+  // From another boot, the cache is stale: the probe really runs, and its missing kernel fails it.
+  writeFileSync(file, JSON.stringify({ accel: "kvm", reason: "seen earlier", bootId: "another-boot" }));
+  const fresh = await probeAccel(exec, { kvmDevice: fakeKvm, kernel: KERNEL, cacheDir, timeoutMs: 5000 });
+  t.is(fresh.accel, "tcg");
+  t.false(fresh.cached);
+  t.regex(fresh.reason, /KVM probe (failed|timed out)/);
+  t.is(JSON.parse(readFileSync(file, "utf8")).bootId, bootId);
+});
