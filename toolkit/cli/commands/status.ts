@@ -1,0 +1,90 @@
+import type { Command } from "commander";
+import { underRoot } from "../../core/paths.js";
+import { defaultStateDir } from "../../state/lock.js";
+import type { StatusReport } from "../../status/report.js";
+import { badge, color, printJson } from "../output.js";
+import { hostRootOption } from "./host-root.js";
+
+function printStatus(r: StatusReport): void {
+  const out: string[] = [];
+  const n = r.netmap;
+  out.push(
+    `${color.bold("netmap-provision status")}: ${r.root === "/" ? "this host" : r.root}, kernel ${r.kernelRelease}`,
+  );
+  out.push("");
+  if (!n.moduleSupport)
+    out.push(`${badge("info")} this kernel has no loadable module support (no /proc/modules)`);
+  out.push(
+    n.loaded
+      ? `${badge("ok")} netmap loaded: refcount ${n.refcount ?? "-"}, used by ${n.usedBy.length ? n.usedBy.join(", ") : "no driver"}`
+      : `${badge("info")} netmap is not loaded`,
+  );
+  out.push(
+    n.devNetmap
+      ? `${badge("ok")} /dev/netmap present${n.miscMinor !== null ? ` (misc minor ${n.miscMinor})` : ""}`
+      : `${badge(n.loaded ? "warn" : "info")} /dev/netmap absent${n.miscMinor !== null ? ` (but /proc/misc lists netmap at minor ${n.miscMinor})` : ""}`,
+  );
+  const params = Object.entries(n.params);
+  const admodes: Record<string, string> = { "0": "best", "1": "native only", "2": "emulated only" };
+  const shown = params.map(([k, v]) =>
+    k === "admode" && admodes[v] ? `admode=${v} (${admodes[v]})` : `${k}=${v}`,
+  );
+  if (params.length) out.push(`        parameters: ${shown.join(" ")}`);
+  out.push("");
+  if (r.interfaces.length === 0) out.push("no physical network interfaces");
+  const w = Math.max(0, ...r.interfaces.map((i) => i.ifname.length));
+  for (const i of r.interfaces) {
+    const b = i.mode === "native" ? badge("ok") : i.mode === "emulated" ? badge("warn") : badge("info");
+    const extra = [
+      i.driverKind,
+      i.management && "management",
+      i.nativeAvailable && i.mode !== "native" && "native patch available",
+    ]
+      .filter(Boolean)
+      .join(", ");
+    out.push(
+      `${b} ${i.ifname.padEnd(w)}  ${(i.driver ?? "no driver").padEnd(12)} ${i.mode.padEnd(10)} ${color.dim(extra)}`,
+    );
+  }
+  out.push("");
+  const inst = r.installed;
+  if (inst.state === "absent")
+    out.push(`${badge("info")} nothing installed by netmap-provision (${inst.stateDir})`);
+  else if (inst.state === "unreadable") out.push(`${badge("warn")} ${inst.problem}`);
+  else {
+    out.push(
+      `${badge("info")} installed by netmap-provision${inst.installedAt ? ` at ${inst.installedAt}` : ""}${inst.kernelRelease ? ` for ${inst.kernelRelease}` : ""}:`,
+    );
+    for (const m of inst.modules) out.push(`        ${m.module}  ${m.path}  sha256 ${m.sha256.slice(0, 12)}`);
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+/** `status`: what is installed and loaded, native or emulated per interface. Read-only, fast. */
+export const statusCommand = {
+  register(program: Command): void {
+    program
+      .command("status")
+      .description(
+        "show whether netmap is loaded, /dev/netmap, per interface native/emulated, and what netmap-provision installed",
+      )
+      .option("--root <dir>", "read the host tree under DIR instead of / (tests, sysroots)", "/")
+      .option(
+        "--state-dir <dir>",
+        `where netmap-provision keeps installed.json (default: ${defaultStateDir} under --root)`,
+      )
+      .option("--json", "print the status as JSON")
+      .action(async (opts: { root?: string; stateDir?: string; json?: boolean }) => {
+        const root = hostRootOption(opts.root);
+        const stateDir = opts.stateDir ?? underRoot(root, defaultStateDir);
+        // Loaded here, not at registration: every other command would pay for them otherwise.
+        const [{ loadDriverCatalog }, { readStatus }] = await Promise.all([
+          import("../../catalog/drivers.js"),
+          import("../../status/report.js"),
+        ]);
+        const report = readStatus(root, stateDir, loadDriverCatalog());
+        if (opts.json) printJson(report);
+        else printStatus(report);
+      });
+  },
+};

@@ -1,0 +1,78 @@
+import type { DriverCatalog } from "../catalog/drivers.js";
+import { catalogLookup } from "../host/facts.js";
+import { readKernelFacts } from "../host/kernel.js";
+import { readManagementFacts } from "../host/management.js";
+import { type DriverKind, readNicFacts } from "../host/nics.js";
+import { type InstalledSummary, readInstalledSummary } from "./installed-summary.js";
+import { type NetmapState, readNetmapState } from "./netmap-state.js";
+
+/** How an interface runs netmap right now. */
+export type NetmapMode = "native" | "emulated" | "not-netmap";
+
+export interface InterfaceStatus {
+  ifname: string;
+  driver: string | null;
+  module: string | null;
+  driverKind: DriverKind;
+  mode: NetmapMode;
+  /** Why mode is what it is. */
+  reason: string;
+  /** Whether netmap has a native patch for this driver on this kernel (what `up` could achieve). */
+  nativeAvailable: boolean;
+  management: boolean;
+}
+
+export interface StatusReport {
+  root: string;
+  kernelRelease: string;
+  netmap: NetmapState;
+  interfaces: InterfaceStatus[];
+  installed: InstalledSummary;
+}
+
+/**
+ * Native when the interface's driver module depends on netmap (it is a patched driver: netmap's
+ * "used by" column lists it); emulated when netmap is loaded but the driver is stock; otherwise
+ * netmap is not in play.
+ */
+export function interfaceMode(
+  netmap: NetmapState,
+  module: string | null,
+): { mode: NetmapMode; reason: string } {
+  if (!netmap.loaded) return { mode: "not-netmap", reason: "netmap is not loaded" };
+  if (module !== null && netmap.usedBy.includes(module)) {
+    return { mode: "native", reason: `${module} depends on netmap (a patched driver is loaded)` };
+  }
+  return {
+    mode: "emulated",
+    reason: `${module ?? "the driver"} is not a netmap-patched driver: netmap opens it in emulated (generic) mode`,
+  };
+}
+
+/** Read what `status` shows: files only, so it answers in well under a second. */
+export function readStatus(
+  root: string,
+  stateDir: string,
+  catalog: DriverCatalog,
+  env = process.env,
+): StatusReport {
+  const kernel = readKernelFacts(root);
+  const netmap = readNetmapState(root);
+  const management = readManagementFacts(root, env);
+  const interfaces = readNicFacts(root, kernel, catalogLookup(catalog)).map((n) => ({
+    ifname: n.ifname,
+    driver: n.driver,
+    module: n.module,
+    driverKind: n.driverKind,
+    ...interfaceMode(netmap, n.module),
+    nativeAvailable: n.native,
+    management: management.managementIfs.includes(n.ifname),
+  }));
+  return {
+    root,
+    kernelRelease: kernel.release,
+    netmap,
+    interfaces,
+    installed: readInstalledSummary(stateDir),
+  };
+}
