@@ -73,7 +73,7 @@ export async function runSteps<C extends StepContext>(
           durationMs: 0,
           message: `skipped: ${bad} did not pass`,
         });
-        return `${d.title} (skipped: ${bad} did not pass)`;
+        return `${d.title}: skipped, ${bad} did not pass`;
       },
       task: async (_: unknown, task: { output: string }) => {
         const started = performance.now();
