@@ -29,7 +29,7 @@ export async function fetchSourcesBundle(
     drivers: r.drivers,
     catalog,
     options: r.netmap.configure.options,
-    pins: req.extPins,
+    pins: req.extPins ?? r.netmap.extDrivers,
     emulatedOk: r.emulatedOk,
   });
   const tarball =

@@ -243,7 +243,7 @@ function sourcesStep(): Step<BuildContext> {
         drivers: wanted,
         catalog: ctx.catalog,
         options: options(req.recipe),
-        pins: req.extPins,
+        pins: req.extPins ?? req.recipe.netmap.extDrivers,
         emulatedOk: req.recipe.emulatedOk,
       });
       state.skipped = ext.skipped;

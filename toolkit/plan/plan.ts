@@ -460,17 +460,23 @@ export function buildPlan(i: PlanInputs): Plan {
         commands: [],
         files: ext.map((d) => ({
           action: "copy" as const,
-          path: join(cache, "downloads", "sha256", d.external?.sha256 ?? "<sha256 not pinned>"),
+          path: join(
+            cache,
+            "downloads",
+            "sha256",
+            recipe.netmap.extDrivers[d.token]?.sha256 ?? d.external?.sha256 ?? "<sha256 not pinned>",
+          ),
           to: join(srcDir, "LINUX", "ext-drivers", d.external?.archive ?? d.token),
         })),
       }),
     );
-  for (const d of ext.filter((e) => !e.external?.sha256))
+  const pinOf = (d: DriverEntry) => recipe.netmap.extDrivers[d.token]?.sha256 ?? d.external?.sha256;
+  for (const d of ext.filter((e) => !pinOf(e)))
     if (!legacy)
       blockers.push({
         id: `ext-${d.token}`,
         message: `${d.token} is an external driver whose archive ${d.external?.archive} has no pinned sha256`,
-        fix: `pin its sha256 in drivers/${d.token.replace(/\.c$/, "")}.yaml after checking the file, or use emulated mode`,
+        fix: `pin it in the recipe as netmap.extDrivers.${d.token}.sha256 (after checking the file), or accept emulated mode for it`,
         step: "ext-drivers",
       });
 

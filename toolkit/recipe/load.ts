@@ -246,6 +246,12 @@ function zodIssues(iss: ZodIssue, c: Ctx): RecipeIssue[] {
   const prefixed = (m: string) => (w && !m.startsWith(w) ? `${w}: ${m}` : m);
 
   switch (iss.code) {
+    case "invalid_key": {
+      // A record key that failed its own schema (extDrivers: {igbb: ...}): say why, at the key.
+      const inner = iss.issues[0];
+      const why = inner?.message ?? "invalid key";
+      return [issue(prefixed(why), undefined, path, "key")];
+    }
     case "unrecognized_keys": {
       const allowed = allowedKeysAt(c.schema, path, c.data);
       return iss.keys.map((k) =>

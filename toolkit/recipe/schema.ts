@@ -305,6 +305,13 @@ export function recipeSchema(opts: RecipeSchemaOptions) {
         })
         .prefault({}),
       apps: z.array(checkedString("app", () => undefined)).default(DEFAULT_APPS),
+      /**
+       * sha256 pins for external driver archives (Intel's igb/ixgbe/..., e1000e, virtio_net.c) whose
+       * catalog entry has none: the toolkit fetches and checks them so configure never downloads.
+       */
+      extDrivers: z
+        .record(driver, z.strictObject({ sha256, url: url("archive URL", ["https", "http"]).optional() }))
+        .default({}),
     })
     .superRefine((n, ctx) => {
       const legacy = n.layout === "legacy-make";

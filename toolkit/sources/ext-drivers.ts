@@ -85,7 +85,7 @@ export function extDriverNeeds(o: {
       }
       throw new UserError(
         `driver ${d.token}: ${why}`,
-        `pin it in the recipe (the archive's sha256, from \`sha256sum\` of a trusted copy), add "${d.token}" to emulatedOk, or pass --no-ext-drivers=${d.token} in netmap.configure.options to patch the kernel's own copy`,
+        `pin it in the recipe as netmap.extDrivers.${d.token}.sha256 (the archive's sha256, from \`sha256sum\` of a trusted copy), add "${d.token}" to emulatedOk, or pass --no-ext-drivers=${d.token} in netmap.configure.options to patch the kernel's own copy`,
       );
     }
     needs.push({
