@@ -447,7 +447,8 @@ export function buildPlan(i: PlanInputs): Plan {
   const afterSources = steps
     .filter((s) => s.id === "netmap-source" || s.id === "kernel-sources" || s.id === "reboot")
     .map((s) => s.id);
-  const buildDir = join(cache, "build", `${release}-${commitOf(recipe).slice(0, 12)}`);
+  // A fresh build dir per run (kept with its logs on failure); artifacts then go to <cache>/builds/<key>/.
+  const buildDir = join(cache, "work", "<run>", "build");
   const outDir = legacy ? join(srcDir, "LINUX") : buildDir;
   const ext = swapped.map((d) => i.drivers.get(d.token)).filter((d) => d.kind === "external" && d.external);
   if (ext.length > 0 && !legacy)
@@ -550,6 +551,10 @@ export function buildPlan(i: PlanInputs): Plan {
       checks: [
         `vermagic starts with ${release}`,
         ...swapped.map((d) => `${d.module} depends on ${recipe.netmap.moduleName}`),
+      ],
+      files: [{ action: "create", path: join(cache, "builds", "<key>", "manifest.json") }],
+      notes: [
+        "<key> = sha256 of kernel release + .config, netmap commit, drivers, options and compiler: a later build with the same key reuses these artifacts",
       ],
     }),
   );
