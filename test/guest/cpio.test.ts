@@ -1,20 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
 import { writeNewc } from "../../toolkit/guest/cpio.js";
+import { tempDirs } from "../helpers/temp.js";
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests are done. */
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-test.after.always(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs(test);
 
 // The archive is checked with the real GNU cpio, the independent reader at hand.
 const archive = () =>

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import test from "ava";
 import { StepError, TimeoutError } from "../../toolkit/core/errors.js";
@@ -8,17 +7,9 @@ import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
 import { PAYLOAD_START_MARKER } from "../../toolkit/guest/guest-scripts.js";
 import { probeAccel } from "../../toolkit/guest/kvm-probe.js";
 import { bootGuest, type GuestResult, GuestTimeoutError } from "../../toolkit/guest/qemu.js";
+import { tempDirs } from "../helpers/temp.js";
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests are done. */
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-test.after.always(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs(test);
 
 /*
  * The guest tier: each test boots the real distribution kernel in QEMU (about 15-20 s under TCG

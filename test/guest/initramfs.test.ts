@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import test from "ava";
@@ -7,17 +6,9 @@ import { BlockedError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { PROBE_MARKER } from "../../toolkit/guest/guest-scripts.js";
 import { buildGuestInitramfs, buildProbeInitramfs } from "../../toolkit/guest/initramfs.js";
+import { tempDirs } from "../helpers/temp.js";
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests are done. */
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-test.after.always(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs(test);
 
 const KVER = "9.9.9-fixture";
 const exec = createExec();
