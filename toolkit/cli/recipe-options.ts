@@ -22,8 +22,9 @@ export interface RecipeRunFlags {
   json?: boolean;
 }
 
-export function addRecipeOptions(cmd: Command): Command {
-  return cmd
+/** Add the shared options; `host: false` leaves out --state-dir and --root (build-only commands). */
+export function addRecipeOptions(cmd: Command, o: { host?: boolean } = {}): Command {
+  cmd
     .option("-r, --recipe <file>", "the recipe (default: recipes/default.yaml)")
     .option("--netmap-source <dir>", "build netmap from this checkout instead of the recipe's source")
     .option("--kernel-dir <dir>", "the configured kernel build dir (netmap's --kernel-dir)")
@@ -31,11 +32,14 @@ export function addRecipeOptions(cmd: Command): Command {
     .option("--drivers <list>", 'drivers for this run, comma-separated, or "auto"')
     .option(
       "--cache-dir <dir>",
-      "downloads, unpacked sources and builds (default: ~/.cache/netmap-provision)",
+      "downloads, sources and builds (default $NETMAP_PROVISION_CACHE, $XDG_CACHE_HOME/netmap-provision, ~/.cache/netmap-provision)",
     )
-    .option("--state-dir <dir>", "journal, backups and installed.json", defaultStateDir)
-    .option("--root <dir>", "operate on the host tree under DIR instead of / (tests, sysroots)", "/")
     .option("--json", "print the result as JSON");
+  if (o.host ?? true)
+    cmd
+      .option("--state-dir <dir>", "journal, backups and installed.json", defaultStateDir)
+      .option("--root <dir>", "operate on the host tree under DIR instead of / (tests, sysroots)", "/");
+  return cmd;
 }
 
 export interface RunRecipe {

@@ -5,7 +5,7 @@ import { UserError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
 import { resolveCacheDir } from "../../sources/download.js";
 import { badge, printJson } from "../output.js";
-import { type BuildFlags, recipeFromFlags } from "./build.js";
+import { loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 /** `fetch`: gather a recipe's sources into one file for an offline host, or import such a file. */
 export const fetchCommand = {
@@ -15,7 +15,7 @@ export const fetchCommand = {
       .description(
         "gather every source a recipe needs into one file for a host with no internet (or --import it there)",
       )
-      .option("--recipe <file>", "the recipe (default: recipes/default.yaml)")
+      .option("-r, --recipe <file>", "the recipe (default: recipes/default.yaml)")
       .option("--drivers <list>", "drivers the offline host will build, comma-separated")
       .option("--out <file>", "write the sources bundle here")
       .option("--import <file>", "on the offline host: put a sources bundle into the cache")
@@ -24,7 +24,7 @@ export const fetchCommand = {
         "cache dir (default $NETMAP_PROVISION_CACHE, $XDG_CACHE_HOME/netmap-provision, ~/.cache/netmap-provision)",
       )
       .option("--json", "print the result as JSON")
-      .action(async (opts: BuildFlags & { out?: string; import?: string; json?: boolean }) => {
+      .action(async (opts: RecipeRunFlags & { out?: string; import?: string; json?: boolean }) => {
         const exec = createExec();
         const cacheDir = resolveCacheDir(opts.cacheDir);
         if (opts.import) {
@@ -38,7 +38,7 @@ export const fetchCommand = {
             "fetch needs --out FILE (or --import FILE)",
             "e.g. netmap-provision fetch --drivers e1000 --out sources.tar",
           );
-        const { recipe } = recipeFromFlags(opts);
+        const { recipe } = loadRunRecipe(opts);
         const { entries, notes } = await fetchSourcesBundle({ recipe, cacheDir }, { file: opts.out, exec });
         if (opts.json) {
           printJson({ ok: true, out: opts.out, entries, notes });
