@@ -1,0 +1,52 @@
+import type { ProvisionError } from "../core/errors.js";
+import type { StepOutcome } from "../pipeline/runner.js";
+import type { VerifyReport } from "../verify/report.js";
+
+/** One step as the reports show it (the runner's outcome without the log path). */
+export type ReportStep = Pick<StepOutcome, "id" | "title" | "status" | "durationMs" | "message">;
+
+export interface ReportError {
+  message: string;
+  hint?: string;
+  exitCode: number;
+}
+
+/** `up --json` (contract shared with `try`). */
+export interface UpReport {
+  ok: boolean;
+  /** False when everything was already in place and was only verified. */
+  changed: boolean;
+  transaction: string | null;
+  /** An interrupted transaction found at start: finished (a down) or rolled back (an up). */
+  resumed?: "finished" | "rolled-back";
+  steps: ReportStep[];
+  verify: VerifyReport | null;
+  /** Armed when the management interface was swapped with --allow-management. */
+  deadman?: { pid: number; timeoutSec: number; deadline: string };
+  warnings: string[];
+  error?: ReportError;
+}
+
+/** `down --json`. */
+export interface DownReport {
+  ok: boolean;
+  steps: ReportStep[];
+  restored: Array<{ path: string; sha256: string; matches: boolean }>;
+  stockBound: Array<{ ifname: string; driver: string | null }>;
+  devNetmapGone: boolean;
+  resumed?: "finished" | "rolled-back";
+  warnings: string[];
+  error?: ReportError;
+}
+
+export const reportStep = (o: StepOutcome): ReportStep => {
+  const s: ReportStep = { id: o.id, title: o.title, status: o.status, durationMs: o.durationMs };
+  if (o.message !== undefined) s.message = o.message;
+  return s;
+};
+
+export function reportError(err: ProvisionError): ReportError {
+  const e: ReportError = { message: err.message, exitCode: err.exitCode };
+  if (err.hint) e.hint = err.hint;
+  return e;
+}

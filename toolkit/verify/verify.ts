@@ -1,0 +1,138 @@
+import { statSync } from "node:fs";
+import { posix } from "node:path";
+import type { Exec } from "../core/exec.js";
+import { underRoot } from "../core/paths.js";
+import { listHostDir, readHostLink, readHostText } from "../host/host-fs.js";
+import { netmapEvents } from "../parse/dmesg.js";
+import { parseProcMisc, parseProcModules } from "../parse/proc.js";
+import { type DmesgCursor, linesAfter, readDmesg } from "./dmesg-cursor.js";
+import { pktgenSmoke } from "./pktgen-smoke.js";
+import type { VerifyReport } from "./report.js";
+
+export interface VerifyOptions {
+  exec: Exec;
+  root: string;
+  /** Taken before loading; null cursor ts: judge the whole log (re-verifying an earlier load). */
+  cursor: DmesgCursor;
+  netmapModule: string;
+  /** The drivers swapped, with the mode the plan expects of their interfaces. */
+  drivers: ReadonlyArray<{ module: string; mode: "native" | "emulated" }>;
+  /** pkt-gen binary when it was built; undefined skips the smoke test. */
+  pktgen?: { path: string; vale: boolean; interfaces: readonly string[]; count: number; size: number };
+}
+
+/** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
+export const rdevMinor = (rdev: number): number => (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+
+/** The NICs (those with a device link) and the module of the driver bound to each. */
+export function boundInterfaces(
+  root: string,
+): Array<{ ifname: string; driver: string | null; module: string | null }> {
+  return listHostDir(root, "/sys/class/net")
+    .filter((ifname) => ifname !== "lo" && readHostLink(root, `/sys/class/net/${ifname}/device`) !== null)
+    .map((ifname) => {
+      const drv = readHostLink(root, `/sys/class/net/${ifname}/device/driver`);
+      const mod = drv ? readHostLink(root, `/sys/class/net/${ifname}/device/driver/module`) : null;
+      return {
+        ifname,
+        driver: drv ? posix.basename(drv) : null,
+        module: mod ? posix.basename(mod).replaceAll("-", "_") : drv ? posix.basename(drv) : null,
+      };
+    });
+}
+
+/**
+ * Verify a netmap load with evidence: the kernel's own lines since the cursor (mknod returned 0,
+ * "netmap: loaded module"), /dev/netmap's minor equal to the one /proc/misc registered, each
+ * patched driver depending on netmap in /proc/modules, each interface in the mode the recipe
+ * expects, and pkt-gen moving packets. Read-only; every failure is one sentence in `failures`.
+ */
+export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
+  const failures: string[] = [];
+  const since = linesAfter(await readDmesg(o.exec), o.cursor);
+  const ev = netmapEvents(since);
+  if (!ev.mknod) failures.push("dmesg since the load has no `run mknod /dev/netmap ...` line");
+  else if (ev.mknod.err !== 0) failures.push(`netmap's mknod of /dev/netmap returned ${ev.mknod.err}`);
+  if (!ev.loaded) failures.push("dmesg since the load has no `netmap: loaded module` line");
+  for (const e of ev.errors) failures.push(`kernel: ${e.text} (${e.hint})`);
+
+  const misc = parseProcMisc(readHostText(o.root, "/proc/misc") ?? "").get(o.netmapModule) ?? null;
+  let minor: number | null = null;
+  try {
+    const st = statSync(underRoot(o.root, "/dev/netmap"));
+    if (st.isCharacterDevice()) minor = rdevMinor(st.rdev);
+  } catch {
+    // absent: reported below
+  }
+  if (minor === null) failures.push("/dev/netmap does not exist (or is not a character device)");
+  if (misc === null) failures.push(`/proc/misc does not list ${o.netmapModule}`);
+  if (minor !== null && misc !== null && minor !== misc)
+    failures.push(`/dev/netmap has minor ${minor} but /proc/misc registered ${misc}: a stale device node`);
+
+  const loaded = parseProcModules(readHostText(o.root, "/proc/modules") ?? "");
+  const netmap = loaded.find((m) => m.name === o.netmapModule);
+  if (!netmap) failures.push(`${o.netmapModule} is not in /proc/modules`);
+  const modules = o.drivers
+    .filter((d) => d.mode === "native")
+    .map((d) => {
+      const deps = loaded.filter((m) => m.deps.includes(d.module)).map((m) => m.name);
+      const dependsOnNetmap = deps.includes(o.netmapModule);
+      if (!loaded.some((m) => m.name === d.module)) failures.push(`${d.module} is not loaded`);
+      else if (!dependsOnNetmap)
+        failures.push(
+          `${d.module} does not depend on ${o.netmapModule}: the stock driver is loaded, not the patched one`,
+        );
+      return { name: d.module, deps, dependsOnNetmap };
+    });
+
+  const attached = new Set(ev.native.map((n) => n.ifname));
+  const interfaces: VerifyReport["interfaces"] = [];
+  for (const nic of boundInterfaces(o.root)) {
+    const d = o.drivers.find((x) => x.module === nic.module);
+    if (!d) continue;
+    const patched = netmap?.deps.includes(d.module) ?? false;
+    const mode: "native" | "emulated" | "none" = !netmap
+      ? "none"
+      : patched && attached.has(nic.ifname)
+        ? "native"
+        : "emulated";
+    interfaces.push({ ifname: nic.ifname, driver: nic.driver, mode, expected: d.mode });
+    if (mode !== d.mode)
+      failures.push(
+        `${nic.ifname} (${nic.driver}) runs netmap in ${mode} mode, the recipe expects ${d.mode}${
+          d.mode === "native" && patched && !attached.has(nic.ifname)
+            ? ": the patched driver is loaded but printed no `netmap queues/slots` line for it"
+            : ""
+        }`,
+      );
+  }
+
+  let pktgen: VerifyReport["pktgen"] = null;
+  if (o.pktgen && failures.length === 0) {
+    const smoke = await pktgenSmoke({
+      exec: o.exec,
+      pktgen: o.pktgen.path,
+      count: o.pktgen.count,
+      size: o.pktgen.size,
+      vale: o.pktgen.vale,
+      interfaces: o.pktgen.interfaces,
+    });
+    pktgen = smoke.pktgen;
+    failures.push(...smoke.failures);
+  }
+
+  return {
+    ok: failures.length === 0,
+    failures,
+    devNetmap: { present: minor !== null, minor, miscMinor: misc },
+    dmesg: {
+      mknod: ev.mknod ?? null,
+      loaded: ev.loaded,
+      excerpt: since.map((l) => (l.ts === null ? l.text : `[${l.ts.toFixed(6)}] ${l.text}`)),
+      errors: ev.errors.map((e) => ({ ...e })),
+    },
+    modules,
+    interfaces,
+    pktgen,
+  };
+}
