@@ -1,5 +1,4 @@
 import { appendFileSync } from "node:fs";
-import { execa } from "execa";
 
 /**
  * The one way the toolkit runs a command: an argv array (never a shell string), logged with its
@@ -93,6 +92,8 @@ export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntr
           if (o.logFile) appendFileSync(o.logFile, `${text}\n`);
           yield text;
         };
+      // Loaded on first use: read-only commands such as `status` never pay for it at start-up.
+      const { execa } = await import("execa");
       const started = performance.now();
       const sub = await execa(file, args, {
         cwd: o.cwd,
