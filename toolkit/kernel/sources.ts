@@ -1,0 +1,158 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { BlockedError, UserError } from "../core/errors.js";
+import type { Exec } from "../core/exec.js";
+import { underRoot } from "../core/paths.js";
+import type { Recipe } from "../recipe/schema.js";
+import { ensureKernelSources, type KernelTarget, treeMakefileVersion } from "../sources/kernel-sources.js";
+
+/**
+ * Full kernel sources to build a kernel from, by the recipe: a kernel.org tarball pinned by
+ * sha256, a git tag, the distro's source package, or a local tree. Tarballs and clones are
+ * unpacked once into `<cache>/kernel-sources/` and kept pristine: builds go to a separate O= dir,
+ * so one source tree serves every config.
+ */
+export type KernelSourceSpec =
+  | { kind: "kernelorg"; version: string; url: string; sha256: string }
+  | { kind: "git"; url: string; tag: string }
+  | { kind: "distro"; tarball: string }
+  | { kind: "local"; path: string };
+
+export interface ResolvedKernelSources {
+  dir: string;
+  /** x.y.z from the tree's Makefile. */
+  version: string;
+  /** Names the sources in cache keys: "kernelorg:<sha256>", "git:<url>#<tag>", "distro:<tarball>", "local:<path>". */
+  id: string;
+  origin: "given" | "cache" | "unpacked" | "cloned";
+}
+
+/** The source spec a recipe with kernel.build names; `root` finds the distro package tarball. */
+export function kernelSourceSpec(recipe: Recipe, root = "/"): KernelSourceSpec {
+  const s = recipe.kernel.sources;
+  switch (s.kind) {
+    case "kernelorg":
+      return { kind: "kernelorg", version: s.version, url: s.url as string, sha256: s.sha256 };
+    case "git":
+      return { kind: "git", url: s.url, tag: s.tag };
+    case "local":
+      return { kind: "local", path: s.path };
+    case "running-headers": {
+      const pkg = s.package && s.package !== "auto" ? s.package : undefined;
+      const names = pkg ? [pkg] : [];
+      for (const n of names)
+        for (const ext of ["tar.xz", "tar.bz2", "tar.gz"]) {
+          const p = underRoot(root, `/usr/src/${n}.${ext}`);
+          if (existsSync(p)) return { kind: "distro", tarball: p };
+        }
+      throw new BlockedError(
+        `kernel.sources names the distro package ${pkg ?? "(none)"}, whose tarball is not in /usr/src`,
+        `install it (Debian: apt-get install ${pkg ?? "linux-source-<x.y>"}) or give kernel.sources kind kernelorg, git or local`,
+      );
+    }
+  }
+}
+
+const CLONED = ".netmap-provision-cloned";
+
+/** Sources on disk for `spec`, unpacked or cloned once. */
+export async function ensureBuildSources(
+  spec: KernelSourceSpec,
+  o: { cacheDir: string; exec: Exec; offline?: boolean; logFile?: string; expectVersion?: string },
+): Promise<ResolvedKernelSources> {
+  const check = (dir: string, what: string): string => {
+    const v = treeMakefileVersion(dir);
+    if (!v) throw new UserError(`${what} (${dir}) is not a kernel source tree: no VERSION in its Makefile`);
+    if (o.expectVersion && v !== o.expectVersion)
+      throw new UserError(
+        `${what} holds Linux ${v}, but the recipe pins ${o.expectVersion}`,
+        "fix kernel.version or kernel.sources so they name the same kernel",
+      );
+    return v;
+  };
+  if (spec.kind === "local") {
+    if (!existsSync(join(spec.path, "Makefile")))
+      throw new UserError(`kernel.sources.path ${spec.path} is not a kernel source tree (no Makefile)`);
+    return {
+      dir: spec.path,
+      version: check(spec.path, "the local tree"),
+      id: `local:${spec.path}`,
+      origin: "given",
+    };
+  }
+  if (spec.kind === "git") {
+    const dir = join(o.cacheDir, "kernel-sources", `git-${safeName(spec.url)}-${safeName(spec.tag)}`);
+    if (existsSync(join(dir, CLONED)))
+      return {
+        dir,
+        version: check(dir, "the cached clone"),
+        id: `git:${spec.url}#${spec.tag}`,
+        origin: "cache",
+      };
+    if (o.offline)
+      throw new BlockedError(
+        `offline: the kernel tag ${spec.tag} of ${spec.url} is not cloned in the cache`,
+        "run once with network access, or give kernel.sources kind local",
+      );
+    const tmp = join(o.cacheDir, "kernel-sources", `.clone-${randomBytes(4).toString("hex")}`);
+    mkdirSync(join(o.cacheDir, "kernel-sources"), { recursive: true });
+    try {
+      // A tag pins the tree; depth 1 skips the history (gigabytes for linux.git).
+      await o.exec.run(["git", "clone", "--depth", "1", "--branch", spec.tag, spec.url, tmp], {
+        logFile: o.logFile,
+      });
+      const v = check(tmp, `tag ${spec.tag}`);
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(tmp, dir);
+      writeFileSync(join(dir, CLONED), `${spec.url} ${spec.tag}\n`);
+      return { dir, version: v, id: `git:${spec.url}#${spec.tag}`, origin: "cloned" };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  // Tarballs: the shared unpack-once cache of toolkit/sources (also used by netmap builds).
+  const version = spec.kind === "kernelorg" ? fullVersion(spec.version) : o.expectVersion;
+  const target = { release: version ?? "", version: version ?? "" } as KernelTarget;
+  if (!version && spec.kind === "distro") {
+    // A distro tarball's version is only known inside it: unpack to learn it, keyed by the tarball.
+    return unpackUnknownVersion(spec.tarball, o);
+  }
+  const r = await ensureKernelSources(target, {
+    tarball: spec.kind === "kernelorg" ? { url: spec.url, sha256: spec.sha256 } : { path: spec.tarball },
+    cacheDir: o.cacheDir,
+    exec: o.exec,
+    offline: o.offline,
+    logFile: o.logFile,
+  });
+  return {
+    dir: r.dir,
+    version: r.version,
+    id: spec.kind === "kernelorg" ? `kernelorg:${spec.sha256}` : `distro:${spec.tarball}`,
+    origin: r.origin === "given" ? "given" : r.origin,
+  };
+}
+
+/** kernel.org's "6.1" tarball is Linux 6.1.0 in the Makefile's terms (SUBLEVEL = 0). */
+export const fullVersion = (v: string): string => (v.split(".").length === 2 ? `${v}.0` : v);
+
+const safeName = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, "_").slice(-80);
+
+/** Read the tarball's top Makefile (the tree sits in one folder named like the file) to learn its version. */
+async function unpackUnknownVersion(
+  tarball: string,
+  o: { cacheDir: string; exec: Exec; offline?: boolean; logFile?: string },
+): Promise<ResolvedKernelSources> {
+  const top = basename(tarball).replace(/\.tar\.(xz|bz2|gz|zst)$/, "");
+  // --occurrence=1 stops reading once the member is out: seconds, not a full decompression.
+  const r = await o.exec.run(["tar", "-xOf", tarball, "--occurrence=1", `${top}/Makefile`], {
+    reject: false,
+  });
+  const m = /^VERSION = (\d+)\nPATCHLEVEL = (\d+)\nSUBLEVEL = (\d+)/m.exec(r.stdout);
+  if (!m)
+    throw new UserError(
+      `cannot read the kernel version from ${top}/Makefile inside ${tarball}`,
+      "unpack it yourself and give kernel.sources kind local",
+    );
+  return ensureBuildSources({ kind: "distro", tarball }, { ...o, expectVersion: `${m[1]}.${m[2]}.${m[3]}` });
+}
