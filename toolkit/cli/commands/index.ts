@@ -9,12 +9,14 @@ import { planCommand } from "./plan.js";
 import { recipeCommand } from "./recipe.js";
 import { statusCommand } from "./status.js";
 import { upCommand } from "./up.js";
+import { tryCommand } from "./try.js";
 
 /** Every subcommand registers itself here; one module per command under cli/commands/. */
 export const commandModules: Array<{ register(program: Command): void }> = [
   recipeCommand,
   doctorCommand,
   statusCommand,
+  tryCommand,
   planCommand,
   buildCommand,
   fetchCommand,
