@@ -8,6 +8,7 @@ import {
   clearResume,
   decide,
   describeResume,
+  kernelBuildStatus,
   RESUME_PHASES,
   readResume,
   resumePath,
@@ -74,4 +75,16 @@ test("resume.json round-trips; a corrupt one is a UserError naming the file", (t
   t.throws(() => readResume(dir), { instanceOf: UserError, message: /not valid JSON/ });
   clearResume(dir);
   t.is(readResume(dir), undefined);
+});
+
+test("kernelBuildStatus: nothing, a phase, or a corrupt record, never a throw", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "np-resume-st-"));
+  t.is(kernelBuildStatus(dir, "6.1.0-56-amd64"), undefined);
+  writeResume(dir, advance(advance(start(), "kernel-installed"), "awaiting-reboot"));
+  t.regex(
+    kernelBuildStatus(dir, "6.1.0-56-amd64") ?? "",
+    /^kernel 6\.1\.192-np: awaiting-reboot .*reboot into 6\.1\.192-np/,
+  );
+  writeFileSync(resumePath(dir), "{");
+  t.regex(kernelBuildStatus(dir, "x") ?? "", /unreadable/);
 });

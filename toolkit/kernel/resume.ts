@@ -153,3 +153,16 @@ export function writeResume(stateDir: string, s: ResumeState): void {
 export function clearResume(stateDir: string): void {
   rmSync(resumePath(stateDir), { force: true });
 }
+
+/**
+ * For `status`: one line about a kernel-building run in progress, or undefined when there is
+ * none. Never throws (status must answer on any host): a corrupt record is reported as such.
+ */
+export function kernelBuildStatus(stateDir: string, runningRelease: string): string | undefined {
+  try {
+    const s = readResume(stateDir);
+    return s ? describeResume(s, runningRelease) : undefined;
+  } catch (e) {
+    return `kernel resume record unreadable: ${(e as Error).message}`;
+  }
+}

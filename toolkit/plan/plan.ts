@@ -1,9 +1,10 @@
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
 import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
 import type { HostFacts } from "../host/facts.js";
+import { nextBootArgv } from "../kernel/build.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -250,14 +251,17 @@ export function buildPlan(i: PlanInputs): Plan {
   if (buildsKernel) {
     const src = recipe.kernel.sources;
     const kv = src.kind === "kernelorg" ? src.version : (version ?? release);
-    const tree = join(cache, "kernel-build", `linux-${kv}`);
-    kernelDir = tree;
+    // Pristine sources, unpacked once; the build goes to an O= dir keyed by its inputs (see
+    // toolkit/kernel/build-and-install.ts), which is also netmap's --kernel-dir.
+    const tree = join(cache, "kernel-sources", kv);
+    const out = join(cache, "kernel-build", `${kv}-<inputs-key>`);
+    kernelDir = out;
     kernelSources = tree;
     const fetchCmds: PlannedCommand[] = [];
     const fetchFiles: StepDescription["files"] = [];
     if (src.kind === "kernelorg") {
       const tarball = join(cache, "downloads", "sha256", src.sha256);
-      fetchCmds.push(cmd(["tar", "-xf", tarball, "-C", dirname(tree)], true));
+      fetchCmds.push(cmd(["tar", "-xf", tarball, "--strip-components=1", "-C", tree], true));
       fetchFiles.push({ action: "create", path: tarball }, { action: "create", path: tree });
       steps.push(
         step({
@@ -281,7 +285,6 @@ export function buildPlan(i: PlanInputs): Plan {
         }),
       );
     } else if (src.kind === "local") {
-      kernelDir = src.path;
       kernelSources = src.path;
     }
     const configFrom =
@@ -290,6 +293,11 @@ export function buildPlan(i: PlanInputs): Plan {
         : recipe.kernel.config.from.file;
     // olddefconfig arrived in 3.7; older trees take oldnoconfig (new symbols off, as menuconfig's defaults).
     const old = version !== null && compareMajorMinor(version, "3.7") < 0 ? "oldnoconfig" : "olddefconfig";
+    const srcDir = src.kind === "local" ? src.path : tree;
+    const sc = (...args: string[]) =>
+      cmd([join(srcDir, "scripts", "config"), "--file", join(out, ".config"), ...args], true);
+    const mk = (...args: string[]) => cmd(["make", `O=${out}`, ...args], true, srcDir);
+    const symbols = swapped.map((d) => i.drivers.get(d.token).config.replace(/^CONFIG_/, ""));
     steps.push(
       step({
         id: "kernel-config",
@@ -297,32 +305,39 @@ export function buildPlan(i: PlanInputs): Plan {
         mutates: true,
         dependsOn: ["kernel-fetch"].filter((d) => steps.some((s) => s.id === d)),
         commands: [
-          cmd(["cp", configFrom, join(kernelDir, ".config")], true),
-          ...recipe.kernel.config.fragments.map((f) =>
-            cmd(
-              [
-                "scripts/kconfig/merge_config.sh",
-                "-m",
-                ".config",
-                join("kernels", "fragments", `${f}.config`),
-              ],
-              true,
-              kernelDir,
-            ),
-          ),
-          cmd(["make", old], true, kernelDir),
+          cmd(["cp", configFrom, join(out, ".config")], true),
+          sc("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", ""),
+          ...(recipe.kernel.localversion
+            ? [
+                sc(
+                  "--set-str",
+                  "LOCALVERSION",
+                  `-${recipe.kernel.localversion}`,
+                  "--disable",
+                  "LOCALVERSION_AUTO",
+                ),
+              ]
+            : []),
+          mk(old),
+          ...(symbols.length ? [sc(...symbols.flatMap((x) => ["--module", x])), mk(old)] : []),
         ],
-        files: [{ action: "copy", path: configFrom, to: join(kernelDir, ".config") }],
+        files: [{ action: "copy", path: configFrom, to: join(out, ".config") }],
+        checks: [
+          ...recipe.kernel.config.fragments.map(
+            (f) => `fragment kernels/fragments/${f}.config merged before ${old}`,
+          ),
+          ...symbols.map((x) => `CONFIG_${x}=m after ${old}`),
+        ],
       }),
     );
     steps.push(
       step({
         id: "kernel-build",
-        title: `Build the kernel (make -j${i.jobs} all)`,
+        title: `Build the kernel (make -j${i.jobs} bzImage modules)`,
         mutates: true,
         dependsOn: ["kernel-config"],
-        commands: [cmd(["make", `-j${i.jobs}`, "all"], true, kernelDir)],
-        files: [{ action: "create", path: join(kernelDir, "arch/x86/boot/bzImage") }],
+        commands: [mk(`-j${i.jobs}`, "bzImage", "modules")],
+        files: [{ action: "create", path: join(out, "arch/x86/boot/bzImage") }],
       }),
     );
     steps.push(
@@ -331,11 +346,7 @@ export function buildPlan(i: PlanInputs): Plan {
         title: `Install kernel ${release} and its modules, boot it once`,
         mutates: true,
         dependsOn: ["kernel-build"],
-        commands: [
-          cmd(["make", "modules_install"], true, kernelDir),
-          cmd(["make", "install"], true, kernelDir),
-          cmd(["grub-reboot", release], true),
-        ],
+        commands: [mk("modules_install"), mk("install"), cmd(nextBootArgv(release), true)],
         files: [
           { action: "create", path: `/lib/modules/${release}` },
           { action: "create", path: `/boot/vmlinuz-${release}` },
