@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { ExitCode, formatError } from "../core/errors.js";
 import { projectRoot } from "../core/paths.js";
-import { commandModules } from "./commands/index.js";
+import { type CommandModule, loadCommands } from "./commands/index.js";
 
 /** Build the program; exported so tests can parse argv without spawning a process. */
-export function buildProgram(): Command {
+export function buildProgram(commands: CommandModule[]): Command {
   const pkg = JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8")) as { version: string };
   const program = new Command("netmap-provision")
     .description("Provision netmap on Linux: build, back up, swap, verify, and roll back byte for byte.")
@@ -26,12 +26,12 @@ Exit codes:
   70  internal error (a bug: please report it)`,
     );
   program.exitOverride();
-  for (const m of commandModules) m.register(program);
+  for (const m of commands) m.register(program);
   return program;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(await loadCommands(argv));
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
