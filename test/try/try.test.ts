@@ -105,7 +105,14 @@ test.serial(
     writeFileSync(conf, ctext.replace("KOPTS :=$KOPTS", "KOPTS :=$KOPTS KBUILD_MODPOST_WARN=1"));
 
     const r = await cli(tryArgs(broken));
-    t.log(r.stdout.split("\n").slice(0, 14).join("\n"));
+    // The report only (the build's progress lines come before it on stdout).
+    t.log(
+      r.stdout
+        .slice(Math.max(0, r.stdout.indexOf("FAIL    try:")))
+        .split("\n")
+        .slice(0, 30)
+        .join("\n"),
+    );
     t.not(r.code, 0);
     t.regex(r.stdout, /FAIL\s+up/);
     t.regex(r.stdout, /e1000: Unknown symbol netmap_attach/, "the kernel's own message is in the report");
