@@ -35,8 +35,18 @@ const flags = [
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
-// Warm the cache, and learn where the artifacts are (the floor loads the very same files).
-const built = JSON.parse((await $`node ${cli} build ${flags} --json`).stdout);
+// Warm the cache, and learn where the artifacts are (the floor loads the very same files). `build`
+// targets the running kernel, so it is pointed at the guest kernel's build dir; the cache key has
+// the release and its .config, not the dir, so try then hits this entry.
+const guestRelease = fs
+  .readdirSync("/boot")
+  .map((n) => /^vmlinuz-(.+)$/.exec(n)?.[1])
+  .filter((r) => r && fs.existsSync(`/lib/modules/${r}/build`))
+  .sort()
+  .at(-1);
+const built = JSON.parse(
+  (await $`node ${cli} build ${flags} --kernel-dir /lib/modules/${guestRelease}/build --json`).stdout,
+);
 const mod = (name) => path.join(built.artifactsDir, built.manifest.modules.find((m) => m.name === name).path);
 const release = built.manifest.kernelRelease;
 console.log(
