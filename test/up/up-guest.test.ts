@@ -85,6 +85,7 @@ async function runPayload(
     xferDir,
     totalTimeoutMs,
     command: [process.execPath, payload, mode, cliPath, "/xfer/result.json", "--", ...flags],
+    ...(process.env.NP_CPU_PROF ? { env: { NP_CPU_PROF: "/xfer/prof" } } : {}),
   });
   const log = `exit ${r.exitCode} in ${(r.durationMs / 1000).toFixed(1)} s (boot ${((r.bootMs ?? 0) / 1000).toFixed(1)} s)\n${r.stderr.slice(-3000)}\n${r.serialTail.join("\n")}`;
   if (!existsSync(outFile)) throw new Error(`the payload wrote no result:\n${log}`);
@@ -96,7 +97,7 @@ const e1000: GuestNic = { model: "e1000", id: "n0" };
 test.serial(
   "guest: up swaps and verifies (eth0 native), status shows it, a second up changes nothing, down restores byte for byte",
   async (t) => {
-    const { out, log } = await runPayload("basic", [e1000], buildFlags, 600_000);
+    const { out, log } = await runPayload("basic", [e1000], buildFlags, 1_800_000);
     t.log(log.split("\n")[0]);
     t.is(out.before.eth0Driver, "e1000", log);
     const up1 = out.up1.report;
@@ -172,8 +173,9 @@ test.serial(
 test.serial(
   "guest: up killed at every journaled step, then down: the stock e1000 is bound and byte-identical each time",
   async (t) => {
-    const { out, log } = await runPayload("crash", [e1000], ["--from", bundle, ...buildFlags], 1_500_000);
+    const { out, log } = await runPayload("crash", [e1000], ["--from", bundle, ...buildFlags], 3_600_000);
     t.log(log.split("\n")[0]);
+    t.true(out.trimmed.sameBytes, JSON.stringify(out.trimmed));
     t.is(out.full.status, 0, JSON.stringify(out.full).slice(0, 3000));
     t.true(out.firstDown.report.ok);
     t.true(out.steps >= 8, `only ${out.steps} journaled steps`);
@@ -201,8 +203,9 @@ test.serial(
   "guest: with the default route on eth0, up refuses; with --allow-management and no confirm the timer rolls back",
   async (t) => {
     const nics: GuestNic[] = [e1000, { model: "e1000", id: "n1" }];
-    const { out, log } = await runPayload("guard", nics, ["--from", bundle, ...buildFlags], 600_000);
+    const { out, log } = await runPayload("guard", nics, ["--from", bundle, ...buildFlags], 1_500_000);
     t.log(log.split("\n")[0]);
+    t.true(out.trimmed.sameBytes, JSON.stringify(out.trimmed));
     t.is(out.refused.status, 4, JSON.stringify(out.refused).slice(0, 2000));
     t.false(out.refused.report.ok);
     t.regex(out.refused.report.error.message, /\[management\].*eth0/);

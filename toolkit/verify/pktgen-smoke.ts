@@ -17,9 +17,17 @@ const RUN_TIMEOUT_MS = 30_000;
 const pps = (r: PktGenResult): number | null =>
   r.speedPps ?? (r.summary && r.summary.seconds > 0 ? r.summary.packets / r.summary.seconds : null);
 
-async function runPktGen(exec: Exec, argv: string[]): Promise<PktGenResult & { exitCode: number }> {
+async function runPktGen(
+  exec: Exec,
+  argv: string[],
+): Promise<PktGenResult & { exitCode: number; why: string | undefined }> {
   const r = await exec.run(argv, { timeoutMs: RUN_TIMEOUT_MS, reject: false });
-  return { ...parsePktGen(r.stdout, r.stderr), exitCode: r.exitCode };
+  // pkt-gen's own reason, when it printed one besides its timestamped log lines ("... aborting").
+  const why = r.stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .find((l) => l !== "" && !/^\d+\.\d+ /.test(l) && !/^usage:/.test(l));
+  return { ...parsePktGen(r.stdout, r.stderr), exitCode: r.exitCode, why };
 }
 
 /**
@@ -62,7 +70,7 @@ export async function pktgenSmoke(
       failures.push(
         `pkt-gen tx on vale0:0 moved no packets${tx.error ? `: ${tx.error.text} (${tx.error.hint})` : ` (exit ${tx.exitCode})`}`,
       );
-    if (rx.error) notes.push(`VALE rx not measured: ${rx.error.text}`);
+    if (rx.error) notes.push(`VALE rx not measured: ${rx.why ?? rx.error.text}`);
     else if (!rx.summary || rx.summary.packets === 0)
       failures.push(`pkt-gen rx on vale0:1 received nothing (exit ${rx.exitCode})`);
   }
