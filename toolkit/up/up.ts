@@ -159,6 +159,11 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
       "`up` loads kernel modules, so it only runs on the host itself (--root /)",
       "use `plan --root` to see what up would do on a host tree",
     );
+  if (run.recipe.modules.persist)
+    throw new UserError(
+      "modules.persist: true is not implemented by `up` yet (modules-load.d and initramfs)",
+      "set modules.persist: false; load netmap again after a reboot with `up`",
+    );
   try {
     await withLock(run.stateDir, { command: process.argv.slice(1).join(" ") || "up", warn }, async () => {
       const rec = await recoverPending(run.stateDir, { exec: o.exec, warn });
