@@ -209,10 +209,19 @@ export async function ensureKernelSources(
     await o.exec.run(["tar", "-xf", tarball, "--strip-components=1", "-C", tmp], { logFile: o.logFile });
     const v = treeMakefileVersion(tmp);
     if (v !== target.version) throw mismatch(tarball, v ?? "an unknown version", target);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    // The marker goes in before the rename, so the rename is the one step that publishes the tree:
+    // another process (a parallel test, a second `build`) either sees a whole tree or none.
     const st = statSync(tarball);
-    writeFileSync(join(dir, MARKER), `${tarball} ${st.size} ${st.mtimeMs}\n`);
+    writeFileSync(join(tmp, MARKER), `${tarball} ${st.size} ${st.mtimeMs}\n`);
+    const published = () => existsSync(join(dir, MARKER)) && treeMakefileVersion(dir) === target.version;
+    if (published()) return { dir, version: v, origin: "cache" };
+    rmSync(dir, { recursive: true, force: true }); // an unmarked leftover of a killed unpack
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      if (!published()) throw e; // lost the race to a process that published the same tree
+      return { dir, version: v, origin: "cache" };
+    }
     return { dir, version: v, origin: "unpacked", tarball };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
