@@ -42,8 +42,8 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fail "mount overlay"
 mkdir -p /newroot/xfer
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} xfer /newroot/xfer || fail "mount 9p xfer"
-# Fresh /tmp and /run: the host's own contents there mean nothing inside the guest.
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "mount /tmp"
+# A fresh /run (the host's sockets and pid files mean nothing here). /tmp stays the host's, seen
+# through the overlay: a checkout or a build cache under /tmp (CI clones, mkdtemp) must be visible.
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "mount /run"
 mkdir -p /newroot/run/netmap-guest
 cp /bin/busybox /stage2 /newroot/run/netmap-guest/ || fail "copy stage 2"
