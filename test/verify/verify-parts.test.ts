@@ -4,7 +4,7 @@ import test from "ava";
 import { parseDmesg } from "../../toolkit/parse/dmesg.js";
 import { linesAfter } from "../../toolkit/verify/dmesg-cursor.js";
 import { rdevMinor } from "../../toolkit/verify/verify.js";
-import { sharedDir } from "../helpers/paths.js";
+import { fixture } from "../helpers/paths.js";
 
 test("the dmesg cursor keeps only lines printed after it, so an earlier load is no evidence", (t) => {
   const lines = parseDmesg(`[    4.100000] netmap: loaded module
@@ -21,7 +21,7 @@ test("the dmesg cursor keeps only lines printed after it, so an earlier load is 
 });
 
 test("the cursor works on the captured guest log: the reload's lines come after the first load", (t) => {
-  const text = readFileSync(join(sharedDir, "captures", "guest-swap-verify-rollback-6.1.192.log"), "utf8");
+  const text = readFileSync(fixture("captures", "guest-swap-verify-rollback-6.1.192.log"), "utf8");
   const lines = parseDmesg(text).filter((l) => l.ts !== null);
   t.true(lines.length > 0);
   const mid = lines[Math.floor(lines.length / 2)]?.ts ?? 0;
