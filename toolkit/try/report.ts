@@ -41,7 +41,7 @@ interface DownDoc {
 export type StepVerdict = "passed" | "failed" | "not-run";
 
 export interface TryStep {
-  id: "build" | "boot" | "coldplug" | "up" | "verify" | "status" | "down";
+  id: "build" | "boot" | "coldplug" | "trim-modules" | "up" | "verify" | "status" | "down";
   verdict: StepVerdict;
   durationMs: number | null;
   /** Why it failed, in the guest command's own words. */
@@ -179,6 +179,18 @@ export function assembleReport(i: AssembleInput): TryReport {
   ];
   const cp = code("coldplug");
   steps.push({ id: "coldplug", verdict: cp ? "passed" : "not-run", durationMs: cp?.durationMs ?? null });
+  const trim = code("trim-modules");
+  if (trim)
+    steps.push({
+      id: "trim-modules",
+      verdict: trim.exitCode === 0 ? "passed" : "failed",
+      durationMs: trim.durationMs,
+      ...(trim.exitCode === 0
+        ? {}
+        : {
+            message: `trimming the guest's module tree failed (exit ${trim.exitCode}); rerun with --full-module-tree`,
+          }),
+    });
 
   const upRun = code("up");
   const upPassed = upRun !== undefined && upRun.exitCode === 0 && up?.ok === true;

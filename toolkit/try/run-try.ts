@@ -33,6 +33,8 @@ export interface TryOptions {
   progress?: (line: string) => void;
   /** Test-only: the guest payload hangs instead of running, to exercise the timeout path. */
   testHang?: boolean;
+  /** Keep the guest's whole module tree for depmod (minutes under TCG) instead of trimming it. */
+  fullModuleTree?: boolean;
 }
 
 /** The payload script: product code shipped with the toolkit, copied into the shared directory. */
@@ -102,10 +104,10 @@ export async function runTry(o: TryOptions): Promise<TryReport> {
   const { drivers, nics, notes } = driversAndNics(o);
   const recipe = { ...run.recipe, drivers };
   const cli = cliEntry();
-  // The guest mounts fresh tmpfs on /tmp and /run: a toolkit living there is invisible inside.
-  if (/^\/(tmp|run)(\/|$)/.test(cli)) {
+  // The guest mounts a fresh tmpfs on /run: a toolkit living there is invisible inside.
+  if (/^\/run(\/|$)/.test(cli)) {
     throw new BlockedError(
-      `the toolkit at ${cli} is under /tmp or /run, which the guest replaces with an empty tmpfs`,
+      `the toolkit at ${cli} is under /run, which the guest replaces with an empty tmpfs`,
       "install or check out netmap-provision elsewhere (e.g. /opt or your home directory)",
     );
   }
@@ -158,7 +160,10 @@ export async function runTry(o: TryOptions): Promise<TryReport> {
         xferDir,
         serialLog,
         root: run.root,
-        ...(o.testHang ? { env: { NP_TRY_TEST_HANG: "1" } } : {}),
+        env: {
+          ...(o.testHang ? { NP_TRY_TEST_HANG: "1" } : {}),
+          ...(o.fullModuleTree ? { NP_TRY_FULL_MODULES: "1" } : {}),
+        },
       });
     } catch (e) {
       if (!(e instanceof GuestTimeoutError)) {

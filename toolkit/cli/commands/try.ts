@@ -13,6 +13,7 @@ interface TryFlags extends RecipeRunFlags {
   timeout?: string;
   keep?: boolean;
   testHang?: boolean;
+  fullModuleTree?: boolean;
 }
 
 function wholeNumber(flag: string, v: string | undefined, min: number, max: number): number | undefined {
@@ -43,6 +44,10 @@ export const tryCommand = {
       .option("--memory <mb>", "guest memory in MiB", "1024")
       .option("--timeout <s>", "stop the guest after this many seconds", "1200")
       .option("--keep", "keep the guest's files (bundle, JSON reports, serial log) and print where")
+      .option(
+        "--full-module-tree",
+        "run depmod over the guest's whole module tree (slow under TCG); by default it is trimmed to the loaded modules",
+      )
       // Test-only: the guest payload hangs, so the timeout path can be tested on a real guest.
       .addOption(new Option("--test-hang").hideHelp())
       .addHelpText(
@@ -73,6 +78,7 @@ Exit 0 only when up, verify and down all passed; 5 when the guest timed out.`,
           renderer: flags.json ? "silent" : "auto",
           ...(flags.json ? {} : { progress: (l: string) => process.stderr.write(`${color.dim(l)}\n`) }),
           testHang: flags.testHang === true,
+          fullModuleTree: flags.fullModuleTree === true,
         });
         if (flags.json) {
           printJson(report);
