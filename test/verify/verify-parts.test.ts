@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import test from "ava";
 import { parseDmesg } from "../../toolkit/parse/dmesg.js";
 import { linesAfter } from "../../toolkit/verify/dmesg-cursor.js";
