@@ -120,19 +120,22 @@ const boxText = (lines: string[]): string =>
     .filter((l) => l.trim() !== "")
     .join("\n");
 
-interface ReportFields {
-  kernelDir?: string;
-  kernelDirResolved?: string;
-  kernelSources?: string;
-  kernelSourcesResolved?: string;
-  versionCode?: string;
-  kernelVersion?: string;
-  moduleFile?: string;
-  subsystems?: string[];
-  apps?: string[];
-  native?: string[];
-  driversMak: DriversMakEntry[];
-}
+/** The report's own fields (the same names as ConfigureReport), as the report lines give them. */
+type ReportFields = Partial<
+  Pick<
+    ConfigureReport,
+    | "kernelDir"
+    | "kernelDirResolved"
+    | "kernelSources"
+    | "kernelSourcesResolved"
+    | "versionCode"
+    | "kernelVersion"
+    | "moduleFile"
+    | "subsystems"
+    | "apps"
+    | "native"
+  >
+> & { driversMak: DriversMakEntry[] };
 
 /** Read configure's final report (also printed, framed, inside an ERROR box). */
 function parseReportLines(lines: string[]): ReportFields {
