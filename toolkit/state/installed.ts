@@ -30,6 +30,12 @@ export interface InstalledFile {
   sha256: string;
   /** What was there before (backup `path` is the host path). */
   previous?: BackupRef;
+  /**
+   * "initramfs": a generated image. When something else regenerated it since (a kernel update),
+   * `down` regenerates it again with `regenerate` instead of refusing or overwriting it.
+   */
+  kind?: "initramfs";
+  regenerate?: string[];
 }
 
 /** `<stateDir>/installed.json`: what the toolkit currently has in place on this host. */

@@ -1,4 +1,5 @@
 import type { ProvisionError } from "../core/errors.js";
+import type { PersistResult } from "../modules/persist.js";
 import type { StepOutcome } from "../pipeline/runner.js";
 import type { VerifyReport } from "../verify/report.js";
 
@@ -23,6 +24,8 @@ export interface UpReport {
   verify: VerifyReport | null;
   /** Armed when the management interface was swapped with --allow-management. */
   deadman?: { pid: number; timeoutSec: number; deadline: string };
+  /** modules.persist: the modules-load.d entry and the regenerated initramfs, with what it holds. */
+  persist?: PersistResult;
   warnings: string[];
   error?: ReportError;
 }

@@ -8,13 +8,14 @@ import { BlockedError, ProvisionError, StepError, UserError } from "../core/erro
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { installModules, type ModuleArtifact } from "../modules/install.js";
+import { persistenceInPlace, persistModules } from "../modules/persist.js";
 import { recoverPending } from "../modules/restore.js";
 import { runSteps } from "../pipeline/runner.js";
 import type { Step, StepContext, StepDescription } from "../pipeline/step.js";
 import { gatherPlanInputs } from "../plan/inputs.js";
 import { buildPlan, type Plan } from "../plan/plan.js";
 import { sha256IfExists, writeFileAtomic } from "../state/atomic-file.js";
-import { readInstalled } from "../state/installed.js";
+import { type InstalledRecord, readInstalled } from "../state/installed.js";
 import {
   commit,
   markRolledBack,
@@ -94,6 +95,7 @@ function alreadyInstalled(o: UpOptions, plan: Plan, a: Artifacts): boolean {
   const rec = readInstalled(o.run.stateDir);
   if (!rec || rec.kernelRelease !== plan.targetRelease || rec.strategy !== o.run.recipe.modules.strategy)
     return false;
+  if (o.run.recipe.modules.persist && !persistenceInPlace(o.run.root, rec)) return false;
   return a.modules.every((m) => {
     const r = rec.modules.find((x) => x.module === m.module);
     return (
@@ -128,6 +130,7 @@ const describeFrom = (plan: Plan, id: string, over: Partial<StepDescription> = {
 
 interface UpState {
   artifacts?: Artifacts;
+  record?: InstalledRecord;
   tx?: Transaction;
   cursor?: DmesgCursor;
   verify?: VerifyReport;
@@ -158,11 +161,6 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
     throw new UserError(
       "`up` loads kernel modules, so it only runs on the host itself (--root /)",
       "use `plan --root` to see what up would do on a host tree",
-    );
-  if (run.recipe.modules.persist)
-    throw new UserError(
-      "modules.persist: true is not implemented by `up` yet (modules-load.d and initramfs)",
-      "set modules.persist: false; load netmap again after a reboot with `up`",
     );
   try {
     await withLock(run.stateDir, { command: process.argv.slice(1).join(" ") || "up", warn }, async () => {
@@ -250,7 +248,7 @@ async function transact(
       const a = st.artifacts as Artifacts;
       st.tx = openTransaction(run.stateDir, "up", { root: run.root, kver: plan.targetRelease });
       report.transaction = st.tx.txid;
-      await installModules({
+      const res = await installModules({
         root: run.root,
         kver: plan.targetRelease,
         artifacts: a.modules,
@@ -261,6 +259,7 @@ async function transact(
         recipe: run.recipe.name,
         warn: o.warn,
       });
+      st.record = res.record;
     },
     // Undoes the whole transaction, swap included, in reverse journal order: the stock drivers can
     // only be reloaded once their files are back, which a per-step undo could not order.
@@ -301,6 +300,23 @@ async function transact(
           `verify found no proof that netmap works:\n  ${st.verify.failures.join("\n  ")}`,
           "everything was rolled back; the dmesg excerpt in `up --json` shows what the kernel said",
         );
+    },
+  };
+  // After verify: only a load proven to work is made to survive a reboot.
+  const persist: Step = {
+    describe: () => describeFrom(plan, "persist", { dependsOn: ["verify"] }),
+    run: async () => {
+      report.persist = await persistModules({
+        root: run.root,
+        kver: plan.targetRelease,
+        stateDir: run.stateDir,
+        exec,
+        tx: st.tx as Transaction,
+        record: st.record as InstalledRecord,
+        load: [netmapModule, ...swapped],
+        artifacts: (st.artifacts as Artifacts).modules,
+        initramfs: run.recipe.modules.initramfs,
+      });
     },
   };
   const record: Step = {
@@ -349,7 +365,10 @@ async function transact(
       o.warn?.(`the installed modules do not verify (${v.failures[0]}); swapping them again`);
     }
     report.changed = true;
-    const res = await runSteps([install, swap, verify, record], ctx, { renderer: o.renderer });
+    const steps = run.recipe.modules.persist
+      ? [install, swap, verify, persist, record]
+      : [install, swap, verify, record];
+    const res = await runSteps(steps, ctx, { renderer: o.renderer });
     report.steps.push(...res.outcomes.map(reportStep));
     if (res.ok) {
       report.ok = true;
