@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import type { Plan } from "../../toolkit/plan/plan.js";
+import { copyHostTree } from "../helpers/hosts.js";
 import { cliPath, fixture, repoRoot } from "../helpers/paths.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "np-plan-"));
@@ -121,4 +122,37 @@ test("plan changes nothing on the host tree", (t) => {
   const before = treeHash(root);
   plan(["--root", root]);
   t.is(treeHash(root), before);
+});
+
+test("modules.persist: the plan regenerates the host's initramfs after verify, or blocks on a missing generator", (t) => {
+  const host = copyHostTree("debian12-e1000");
+  mkdirSync(join(host, "boot"), { recursive: true });
+  writeFileSync(join(host, "boot", "initrd.img-6.1.0-56-amd64"), "");
+  writeFileSync(join(host, "usr", "sbin", "update-initramfs"), "");
+  const recipe = join(scratch, "persist.yaml");
+  writeFileSync(
+    recipe,
+    `name: persist\nnetmap: {source: {kind: local, path: /nowhere}}\ndrivers: [e1000]\nmodules: {persist: true}\n`,
+  );
+  const { plan: p } = plan(["--recipe", recipe, "--root", host, "--allow-management"]);
+  const order = ids(p);
+  t.true(order.indexOf("persist") > order.indexOf("verify"), order.join(" "));
+  t.deepEqual(argvs(p, "persist"), ["update-initramfs -u -k 6.1.0-56-amd64"]);
+  t.deepEqual(
+    p.steps.find((s) => s.id === "persist")?.files.map((f) => `${f.action} ${f.path}`),
+    [
+      "create /etc/modules-load.d/netmap-provision.conf",
+      "backup /boot/initrd.img-6.1.0-56-amd64",
+      "replace /boot/initrd.img-6.1.0-56-amd64",
+    ],
+  );
+  writeFileSync(
+    recipe,
+    `name: persist\nnetmap: {source: {kind: local, path: /nowhere}}\ndrivers: [e1000]\nmodules: {persist: true, initramfs: dracut}\n`,
+  );
+  const blocked = plan(["--recipe", recipe, "--root", host, "--allow-management"]);
+  t.is(blocked.code, 4);
+  t.true(
+    blocked.plan.blockers.some((b) => b.id === "initramfs" && /dracut is not installed/.test(b.message)),
+  );
 });

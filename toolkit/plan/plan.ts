@@ -2,9 +2,11 @@ import { basename, join } from "node:path";
 import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
+import { ProvisionError } from "../core/errors.js";
 import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
 import type { HostFacts } from "../host/facts.js";
 import { nextBootArgv } from "../kernel/build.js";
+import { detectInitramfs, modulesLoadPath } from "../modules/persist.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -613,18 +615,6 @@ export function buildPlan(i: PlanInputs): Plan {
       checks: swapped.map((d) => `modinfo -n ${d.module} resolves to the patched file`),
     }),
   );
-  if (recipe.modules.persist)
-    steps.push(
-      step({
-        id: "persist",
-        title: "Keep netmap across reboots (modules-load.d, initramfs)",
-        mutates: true,
-        dependsOn: ["install"],
-        commands: [cmd(["update-initramfs", "-u", "-k", release], true)],
-        files: [{ action: "create", path: "/etc/modules-load.d/netmap-provision.conf" }],
-        checks: ["the initramfs contains the patched drivers"],
-      }),
-    );
 
   const affected = facts.nics
     .filter((n) => n.module !== null && swapped.some((d) => d.module === n.module))
@@ -700,6 +690,39 @@ export function buildPlan(i: PlanInputs): Plan {
       ],
     }),
   );
+  if (recipe.modules.persist) {
+    let ird: ReturnType<typeof detectInitramfs> = { note: "" };
+    try {
+      ird = detectInitramfs(i.facts.root, release, recipe.modules.initramfs);
+    } catch (e) {
+      if (!(e instanceof ProvisionError)) throw e;
+      blockers.push({ id: "initramfs", message: e.message, fix: e.hint ?? "", step: "persist" });
+    }
+    const t = ird.tool;
+    steps.push(
+      step({
+        id: "persist",
+        title: `Keep netmap across reboots (modules-load.d${t ? `, ${t.image} regenerated` : ""})`,
+        mutates: true,
+        dependsOn: ["verify"],
+        commands: t ? [cmd(t.regenerate, true)] : [],
+        files: [
+          { action: "create", path: modulesLoadPath },
+          ...(t
+            ? [
+                { action: "backup" as const, path: t.image },
+                { action: "replace" as const, path: t.image },
+              ]
+            : []),
+        ],
+        checks: [
+          t
+            ? `${t.image} holds the patched ${swapped.map((d) => d.module).join(", ") || "drivers"} or no copy of them`
+            : ird.note,
+        ],
+      }),
+    );
+  }
   steps.push(
     step({
       id: "record",
