@@ -15,8 +15,8 @@ import { type InterfaceState, recordInterfaceState, restoreInterfaceState } from
 import { isLoaded, modprobe, rmmod, type UnloadArgs } from "../swap/module-ops.js";
 import { boundInterfaces } from "../verify/verify.js";
 import { disarmDeadman } from "./deadman.js";
+import { loadRecordPath } from "./in-place.js";
 import { type DownReport, reportError, reportStep } from "./report.js";
-import { upLoadRecordPath } from "./up.js";
 
 export interface DownOptions {
   root: string;
@@ -144,7 +144,7 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
           report.restored.push({ ...f, matches: sha256IfExists(f.path) === f.sha256 });
         for (const [m, p] of Object.entries(r.resolved))
           if (p && !st.stockPaths.has(m)) st.stockPaths.set(m, p);
-        if (existsSync(upLoadRecordPath(stateDir))) unlinkSync(upLoadRecordPath(stateDir));
+        if (existsSync(loadRecordPath(stateDir))) unlinkSync(loadRecordPath(stateDir));
       },
     },
     {
