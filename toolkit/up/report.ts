@@ -2,6 +2,7 @@ import type { ProvisionError } from "../core/errors.js";
 import type { PersistResult } from "../modules/persist.js";
 import type { StepOutcome } from "../pipeline/runner.js";
 import type { VerifyReport } from "../verify/report.js";
+import type { UpKernelReport } from "./kernel-phase.js";
 
 /** One step as the reports show it (the runner's outcome without the log path). */
 export type ReportStep = Pick<StepOutcome, "id" | "title" | "status" | "durationMs" | "message">;
@@ -26,6 +27,8 @@ export interface UpReport {
   deadman?: { pid: number; timeoutSec: number; deadline: string };
   /** modules.persist: the modules-load.d entry and the regenerated initramfs, with what it holds. */
   persist?: PersistResult;
+  /** A kernel.build recipe: where its kernel stands (toolkit/up/kernel-phase.ts). */
+  kernel?: UpKernelReport;
   warnings: string[];
   error?: ReportError;
 }

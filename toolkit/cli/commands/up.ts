@@ -1,8 +1,12 @@
+import { release as osRelease } from "node:os";
 import { type Command, Option } from "commander";
 import { UserError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
+import { describeResume, readResume } from "../../kernel/resume.js";
+import { defaultStateDir } from "../../state/lock.js";
+import type { KernelUpOptions } from "../../up/kernel-phase.js";
 import type { UpReport } from "../../up/report.js";
-import { runUp } from "../../up/up.js";
+import { runUp, type UpOptions } from "../../up/up.js";
 import { badge, color, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
@@ -10,6 +14,8 @@ interface UpFlags extends RecipeRunFlags {
   from?: string;
   allowManagement?: boolean;
   confirmTimeout?: string;
+  reboot?: boolean;
+  resume?: boolean;
 }
 
 function seconds(v: string | undefined): number | undefined {
@@ -24,6 +30,14 @@ function printHuman(r: UpReport): void {
   const out: string[] = [];
   if (r.resumed) out.push(`${badge("info")} an interrupted transaction was found and ${r.resumed}`);
   for (const w of r.warnings) out.push(`${badge("warn")} ${w}`);
+  const k = r.kernel;
+  if (k) {
+    const b = k.proceeded ? "ok" : k.rebooting ? "info" : "warn";
+    out.push(`${badge(b)} kernel ${k.release}${k.phase ? ` (${k.phase})` : ""}: ${k.message ?? ""}`);
+    if (k.nextBoot) out.push(`        next boot  ${k.nextBoot.join(" ")} (once)`);
+    if (k.unit) out.push(`        resume unit  ${k.unit}`);
+    if (k.finished) out.push(`${badge("ok")} kernel run finished: resume record and unit removed`);
+  }
   const v = r.verify;
   if (v) {
     out.push(
@@ -51,7 +65,9 @@ function printHuman(r: UpReport): void {
     out.push(
       `${badge("warn")} dead-man timer armed (pid ${r.deadman.pid}): run ${color.bold("netmap-provision confirm")} within ${r.deadman.timeoutSec} s or everything is rolled back`,
     );
-  if (r.ok) out.push(`${badge("ok")} ${r.changed ? "netmap is up" : "already up: nothing changed"}`);
+  // A kernel run that stopped for the reboot has not loaded netmap yet, whatever ok says.
+  if (r.ok && k?.proceeded !== false)
+    out.push(`${badge("ok")} ${r.changed ? "netmap is up" : "already up: nothing changed"}`);
   process.stdout.write(`${out.join("\n")}\n`);
 }
 
@@ -76,21 +92,46 @@ export const upCommand = {
           "dead-man timeout (default: the recipe's guard.confirmTimeoutSec)",
         ),
       )
+      .option(
+        "--reboot",
+        "kernel.build recipes: once the new kernel is installed and set for the next boot, install a one-shot unit that continues up after the boot, and reboot",
+      )
+      .option(
+        "--resume",
+        "continue a kernel run after the reboot (what the one-shot unit runs); exits 0 when there is none",
+      )
       .addHelpText(
         "after",
-        "\nUp is one journaled transaction: after a crash the next `up` or `down` finishes or undoes it.\nWhen everything is already in place, up only verifies and changes nothing.",
+        "\nUp is one journaled transaction: after a crash the next `up` or `down` finishes or undoes it.\nWhen everything is already in place, up only verifies and changes nothing.\nA kernel.build recipe first builds and installs its kernel, sets it for the next boot only (grub-reboot)\nand stops (exit 4) until that kernel runs; the next `up` (or the unit --reboot installs) builds netmap\nagainst it. `status` shows where such a run is (state dir resume.json).",
       )
       .action(async (flags: UpFlags) => {
+        if (flags.resume) {
+          // Before the recipe is loaded: the unit may outlive the run (or its recipe file).
+          const stateDir = flags.stateDir ?? defaultStateDir;
+          const s = readResume(stateDir);
+          if (!s) {
+            if (flags.json) printJson({ ok: true, changed: false, message: "nothing to resume" });
+            else process.stdout.write(`${badge("info")} nothing to resume (no resume.json in ${stateDir})\n`);
+            return;
+          }
+          if (!flags.json)
+            process.stderr.write(`${badge("info")} resuming: ${describeResume(s, osRelease())}\n`);
+        }
         const run = loadRunRecipe(flags);
         const confirmTimeoutSec = seconds(flags.confirmTimeout);
-        const report = await runUp({
+        // A variable, not a literal: up.ts gains these fields separately (KernelUpOptions).
+        const options: UpOptions & KernelUpOptions = {
           run,
           exec: createExec(),
           from: flags.from,
           allowManagement: flags.allowManagement ?? false,
           confirmTimeoutSec,
           renderer: flags.json ? "silent" : "auto",
-        });
+          reboot: flags.reboot ?? false,
+          resume: flags.resume ?? false,
+          recipePath: run.recipeFile,
+        };
+        const report = await runUp(options);
         if (flags.json) printJson(report);
         else {
           printHuman(report);
