@@ -3,6 +3,7 @@ import { catalogLookup } from "../host/facts.js";
 import { readKernelFacts } from "../host/kernel.js";
 import { readManagementFacts } from "../host/management.js";
 import { type DriverKind, readNicFacts } from "../host/nics.js";
+import { kernelBuildStatus } from "../kernel/resume.js";
 import { type InstalledSummary, readInstalledSummary } from "./installed-summary.js";
 import { type NetmapState, readNetmapState } from "./netmap-state.js";
 
@@ -28,6 +29,8 @@ export interface StatusReport {
   netmap: NetmapState;
   interfaces: InterfaceStatus[];
   installed: InstalledSummary;
+  /** Where a kernel-building `up` is (resume.json in the state dir), null when none is in progress. */
+  kernelBuild: string | null;
 }
 
 /**
@@ -74,5 +77,6 @@ export function readStatus(
     netmap,
     interfaces,
     installed: readInstalledSummary(stateDir),
+    kernelBuild: kernelBuildStatus(stateDir, kernel.release) ?? null,
   };
 }

@@ -57,6 +57,10 @@ function printStatus(r: StatusReport): void {
     );
     for (const m of inst.modules) out.push(`        ${m.module}  ${m.path}  sha256 ${m.sha256.slice(0, 12)}`);
   }
+  if (r.kernelBuild !== null) {
+    const waiting = /awaiting-reboot|unreadable/.test(r.kernelBuild);
+    out.push(`${badge(waiting ? "warn" : "info")} kernel build: ${r.kernelBuild}`);
+  }
   process.stdout.write(`${out.join("\n")}\n`);
 }
 
