@@ -1,13 +1,15 @@
+import { release as osRelease } from "node:os";
 import type { RunRecipe } from "../cli/recipe-options.js";
 import { BlockedError, ProvisionError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { recoverPending } from "../modules/restore.js";
 import { withLock } from "../state/lock.js";
 import { verifyInPlace } from "./in-place.js";
+import type { KernelUpOptions } from "./kernel-phase.js";
 import type { UpReport } from "./report.js";
 import { reportError } from "./report.js";
 
-export interface UpOptions {
+export interface UpOptions extends KernelUpOptions {
   run: RunRecipe;
   exec: Exec;
   /** A bundle written by `build --out` instead of building here. */
@@ -48,13 +50,49 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
     await withLock(run.stateDir, { command: process.argv.slice(1).join(" ") || "up", warn }, async () => {
       const rec = await recoverPending(run.stateDir, { exec: o.exec, warn });
       if (rec) report.resumed = rec.kind === "up" ? "rolled-back" : "finished";
-      else if (await alreadyUp(o, report)) return;
+      // kernel.build recipes: build and install the kernel and stop for the reboot, or, once it
+      // runs, go on with the recipe rewritten to build netmap against it (toolkit/up/kernel-phase.ts).
+      const kp = run.recipe.kernel.build ? await import("./kernel-phase.js") : undefined;
+      let ko = o;
+      let kernelRun = false;
+      if (kp) {
+        const kernel = await kp.runKernelPhase({
+          run,
+          exec: o.exec,
+          recipePath: o.recipePath ?? run.recipeFile,
+          runningRelease: osRelease(),
+          reboot: o.reboot ?? false,
+          driverCatalog: run.catalog,
+          onProgress: o.renderer === "silent" ? undefined : (t) => process.stderr.write(`${t}\n`),
+        });
+        report.kernel = kp.kernelReport(kernel);
+        if (!kernel.proceed) {
+          report.changed = kernel.installed;
+          if (kernel.rebooting) {
+            report.ok = true;
+            return;
+          }
+          throw new BlockedError(
+            kernel.message,
+            `boot ${kernel.release} (set for the next boot only), then run up again; up --reboot reboots and continues by itself`,
+          );
+        }
+        ko = { ...o, run: { ...run, recipe: kp.recipeAfterKernel(run.recipe, kernel) } };
+        kernelRun = kernel.phase !== undefined;
+      }
+      // After netmap is up against the built kernel: close resume.json and remove the unit.
+      const finishKernel = async () => {
+        if (!kp || !kernelRun) return;
+        const f = await kp.finishKernelPhase(run.stateDir, kp.resumeUnitDir("/"), true, o.exec);
+        if (report.kernel) report.kernel.finished = f.finished;
+      };
+      if (!rec && (await alreadyUp(ko, report))) return await finishKernel();
       // The transaction's modules (build, plan, swap) load only when there is work to do.
       const { gatherPlanInputs } = await import("../plan/inputs.js");
       const { buildPlan } = await import("../plan/plan.js");
       const { transact } = await import("./transact.js");
       const inputs = await gatherPlanInputs({
-        recipe: run.recipe,
+        recipe: ko.run.recipe,
         catalog: run.catalog,
         root: run.root,
         exec: o.exec,
@@ -69,7 +107,8 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
           `up is blocked on this host:\n  ${plan.blockers.map((b) => `[${b.id}] ${b.message}`).join("\n  ")}`,
           plan.blockers.map((b) => b.fix).join("\n  "),
         );
-      await transact(o, plan, inputs.facts, report);
+      await transact(ko, plan, inputs.facts, report);
+      await finishKernel();
     });
   } catch (err) {
     const e =
