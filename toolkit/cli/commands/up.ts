@@ -61,6 +61,13 @@ function printHuman(r: UpReport): void {
     for (const n of v.pktgen?.notes ?? []) out.push(`${badge("info")} ${n}`);
     for (const f of v.failures) out.push(`${badge("fail")} ${f}`);
   }
+  if (r.persist) {
+    out.push(`${badge("ok")} persistent: ${r.persist.modulesLoad}; ${r.persist.note}`);
+    for (const m of r.persist.initramfs?.modules ?? [])
+      out.push(
+        `${badge(m.patched === false ? "fail" : "ok")} initramfs: ${m.module} ${m.path ? `${m.path} (${m.patched ? "patched" : "stock"})` : "not in the image (loaded from the root filesystem)"}`,
+      );
+  }
   if (r.deadman)
     out.push(
       `${badge("warn")} dead-man timer armed (pid ${r.deadman.pid}): run ${color.bold("netmap-provision confirm")} within ${r.deadman.timeoutSec} s or everything is rolled back`,
