@@ -1,24 +1,25 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { runBuild } from "../../toolkit/build/pipeline.js";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { buildGuestInitramfs } from "../../toolkit/guest/initramfs.js";
-import { bootGuest } from "../../toolkit/guest/qemu.js";
 import { buildAndInstallKernel, type KernelBuildResult } from "../../toolkit/kernel/build-and-install.js";
 import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
-import { parseRecipeText } from "../../toolkit/recipe/load.js";
+import { loadRecipe, parseRecipeText } from "../../toolkit/recipe/load.js";
+import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { assertBasicUpDown, runUpPayload } from "../helpers/guest-payload.js";
 import { kernelTestCache, linuxSource61 } from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
-import { repoRoot } from "../helpers/paths.js";
+import { fixture, repoRoot } from "../helpers/paths.js";
 
 /**
  * Must hold: a small kernel from linux-source-6.1 with the guest-minimal fragment, built through
  * the toolkit (cached under .cache/kernel-test by its inputs, so reruns skip the compile), the
- * netmap stand-in built against it, and that kernel booted in the guest runner, where netmap.ko
- * and the patched e1000 load, say what netmap says, and unload.
+ * netmap stand-in built against it, and that kernel booted in the guest runner, where the real CLI
+ * runs `up`, `status`, a second `up` and `down` (the committed payload's "basic" mode, held to the
+ * same bar as the Debian-kernel tier in test/up/up-guest.test.ts).
  */
 
 const catalog = loadDriverCatalog();
@@ -27,6 +28,11 @@ const exec = createExec();
 const times: Record<string, number> = {};
 let kernel: KernelBuildResult;
 let stage = "";
+const work = join(repoRoot, ".cache", "kernel-guest", `run-${process.pid}`);
+
+test.after.always(() => {
+  if (process.env.NP_KEEP_GUEST_RUNS !== "1") rmSync(work, { recursive: true, force: true });
+});
 
 const since = (t0: number): number => Math.round((performance.now() - t0) / 1000);
 
@@ -99,80 +105,84 @@ drivers: [e1000]
   },
 );
 
-test.serial("guest: the stand-in builds against it and loads in that kernel booted in QEMU", async (t) => {
-  t.timeout(25 * 60_000);
-  if (!kernel) return t.fail("the kernel build failed");
-  const t0 = performance.now();
-  const recipe = parseRecipeText(
-    `name: kernel-guest-netmap
-kernel:
-  version: "${kernel.release}"
-  buildDir: ${kernel.buildDir}
-  sources: { kind: local, path: ${kernel.srcDir} }
-netmap:
-  source: { kind: local, path: ${standinDir} }
-  apps: [pkt-gen]
-drivers: [e1000]
-`,
-    "kernel-guest-netmap.yaml",
-    { knownDrivers },
-    repoRoot,
-  );
-  const cacheDir = join(kernelTestCache, "netmap-builds");
-  mkdirSync(cacheDir, { recursive: true });
-  const built = await runBuild({ recipe, cacheDir, jobs: 2, offline: true }, { exec });
-  if (!built.ok) throw built.error;
-  times.netmapBuild = since(t0);
-  const mods = built.manifest?.modules ?? [];
-  const netmap = mods.find((m) => m.name === "netmap");
-  const e1000 = mods.find((m) => m.name === "e1000");
-  if (!netmap || !e1000 || !built.artifactsDir) return t.fail(`modules missing: ${JSON.stringify(mods)}`);
-  t.true(netmap.vermagic.startsWith(`${kernel.release} `));
+test.serial(
+  "guest: in that kernel booted in QEMU, the CLI's up swaps and verifies, status shows it, down restores the stock e1000",
+  async (t) => {
+    t.timeout(25 * 60_000);
+    if (!kernel) return t.fail("the kernel build failed");
+    const t0 = performance.now();
+    // The recipe and flags the Debian-kernel tier uses, pointed at this kernel's build dir and sources.
+    const recipeFile = fixture("guest", "standin.yaml");
+    const cacheDir = join(kernelTestCache, "netmap-builds");
+    mkdirSync(cacheDir, { recursive: true });
+    const { recipe } = applyOverrides(
+      loadRecipe(recipeFile, { knownDrivers }).recipe,
+      {
+        netmapSource: standinDir,
+        kernelDir: kernel.buildDir,
+        kernelSources: kernel.srcDir,
+        drivers: "e1000",
+      },
+      { knownDrivers },
+    );
+    // Built once here; the guest's `up` takes it from the same cache (a hit, no compiler run there).
+    const built = await runBuild({ recipe, cacheDir, jobs: 2, offline: true, catalog }, { exec });
+    if (!built.ok) throw built.error;
+    times.netmapBuild = since(t0);
+    const netmap = built.manifest?.modules.find((m) => m.name === "netmap");
+    if (!netmap) return t.fail(`no netmap module: ${JSON.stringify(built.manifest?.modules)}`);
+    t.true(netmap.vermagic.startsWith(`${kernel.release} `));
 
-  const busybox = join(stage, "bin", "busybox");
-  mkdirSync(join(stage, "bin"), { recursive: true });
-  if (!existsSync(busybox)) copyFileSync("/bin/busybox", busybox);
-  const work = mkdtempSync(join(tmpdir(), "np-kguest-"));
-  const initrd = join(work, "initramfs.cpio");
-  // 9p, virtio and overlay are built in: modules.builtin lists them, so the closure is empty.
-  const ird = await buildGuestInitramfs(exec, { root: stage, kernelRelease: kernel.release });
-  t.deepEqual(ird.modules, []);
-  writeFileSync(initrd, ird.image);
+    const busybox = join(stage, "bin", "busybox");
+    mkdirSync(join(stage, "bin"), { recursive: true });
+    if (!existsSync(busybox)) copyFileSync("/bin/busybox", busybox);
+    mkdirSync(work, { recursive: true });
+    const initrd = join(work, "initramfs.cpio");
+    // 9p, virtio and overlay are built in: modules.builtin lists them, so the closure is empty.
+    const ird = await buildGuestInitramfs(exec, { root: stage, kernelRelease: kernel.release });
+    t.deepEqual(ird.modules, []);
+    writeFileSync(initrd, ird.image);
 
-  const modDir = join(stage, "lib", "modules", kernel.release);
-  const ko = (m: { path: string }) => join(built.artifactsDir as string, m.path);
-  // The host root has no modules for this kernel: copy them into the guest's writable overlay first.
-  const script = `set -e
-mkdir -p /lib/modules
-cp -a ${modDir} /lib/modules/
-uname -r
-insmod ${ko(netmap)}
-insmod ${ko(e1000)}
-grep -E '^(netmap|e1000) ' /proc/modules
-dmesg | grep -E 'netmap' || true
-rmmod e1000
-rmmod netmap
-echo unloaded
-`;
-  const t1 = performance.now();
-  const r = await bootGuest(exec, {
-    kernel: kernel.bootImage,
-    kernelRelease: kernel.release,
-    initrd,
-    nics: [{ model: "e1000", id: "n0" }],
-    command: ["sh", "-c", script],
-    bootTimeoutMs: 300_000,
-    totalTimeoutMs: 900_000,
-  });
-  times.guest = since(t1);
-  t.log(`guest (${r.accel}): boot ${Math.round((r.bootMs ?? 0) / 1000)} s, total ${times.guest} s`);
-  t.log(`times (s): ${JSON.stringify(times)}`);
-  if (r.exitCode !== 0)
-    t.log(`stdout:\n${r.stdout}\nstderr:\n${r.stderr}\nserial:\n${r.serialTail.join("\n")}`);
-  t.is(r.exitCode, 0);
-  t.is(r.stdout.split("\n")[0], kernel.release);
-  t.regex(r.stdout, /^netmap \d+ 1 e1000/m);
-  t.regex(r.stdout, /run mknod \/dev\/netmap c 10 \d+ # (error|returned) 0/);
-  t.regex(r.stdout, /netmap queues\/slots/);
-  t.regex(r.stdout, /unloaded$/m);
-});
+    // Its build symlink points at kernel.buildDir, so /lib/modules/<release>/build resolves in the guest.
+    const moduleTree = join(stage, "lib", "modules", kernel.release);
+    const flags = [
+      "--recipe",
+      recipeFile,
+      "--netmap-source",
+      standinDir,
+      "--kernel-dir",
+      kernel.buildDir,
+      "--kernel-sources",
+      kernel.srcDir,
+      "--drivers",
+      "e1000",
+      "--cache-dir",
+      cacheDir,
+    ];
+    const t1 = performance.now();
+    const { out, log } = await runUpPayload({
+      exec,
+      kernel: kernel.bootImage,
+      kernelRelease: kernel.release,
+      work,
+      mode: "basic",
+      nics: [{ model: "e1000", id: "n0" }],
+      flags,
+      initrd,
+      moduleTree,
+      bootTimeoutMs: 300_000,
+      totalTimeoutMs: 20 * 60_000,
+    });
+    times.guest = since(t1);
+    t.log(log.split("\n")[0]);
+    times.up = Math.round((out.up1?.ms ?? 0) / 1000);
+    times.up2 = Math.round((out.up2?.ms ?? 0) / 1000);
+    times.down = Math.round((out.down?.ms ?? 0) / 1000);
+    t.log(`times (s): ${JSON.stringify(times)}`);
+    t.is(
+      out.stockPath,
+      join("/lib/modules", kernel.release, "kernel/drivers/net/ethernet/intel/e1000/e1000.ko"),
+    );
+    assertBasicUpDown(t, out, log);
+  },
+);
