@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { writeBundle } from "../../toolkit/build/bundle.js";
@@ -6,17 +6,18 @@ import { runBuild } from "../../toolkit/build/pipeline.js";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
-import { bootGuest, type GuestNic } from "../../toolkit/guest/qemu.js";
+import type { GuestNic } from "../../toolkit/guest/qemu.js";
 import { loadRecipe } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { assertBasicUpDown, type Json, runUpPayload } from "../helpers/guest-payload.js";
 import { ensureKernelDriverSources, standinDir } from "../helpers/kernel-sources.js";
-import { cliPath, fixture, repoRoot } from "../helpers/paths.js";
+import { fixture, repoRoot } from "../helpers/paths.js";
 
 /*
  * The guest tier for up/down/confirm: Debian's own kernel in QEMU (TCG here, ~15 s a boot), the
  * netmap stand-in built ONCE on the host through the toolkit (build pipeline into a cache, plus a
  * bundle), then a committed payload (test/fixtures/guest/up-payload.mjs) drives the real CLI as
- * root in the guest and writes what it saw to the shared xfer dir. Three boots in all.
+ * root in the guest and writes what it saw to the shared xfer dir. Four boots in all.
  */
 
 const RELEASE = "6.1.0-56-amd64";
@@ -27,7 +28,7 @@ const work = join(repoRoot, ".cache", "up-guest", `run-${process.pid}`);
 const cacheDir = join(work, "cache");
 const bundle = join(work, "standin.bundle");
 const recipeFile = fixture("guest", "standin.yaml");
-const payload = fixture("guest", "up-payload.mjs");
+const persistRecipe = fixture("guest", "standin-persist.yaml");
 let kernelSources = "";
 let buildFlags: string[] = [];
 
@@ -64,33 +65,23 @@ test.after.always(() => {
   if (process.env.NP_KEEP_GUEST_RUNS !== "1") rmSync(work, { recursive: true, force: true });
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: the payload's JSON is asserted on field by field
-type Json = any;
-
-async function runPayload(
-  mode: "basic" | "crash" | "guard",
+const runPayload = (
+  mode: "basic" | "crash" | "guard" | "persist",
   nics: GuestNic[],
   flags: string[],
   totalTimeoutMs: number,
-): Promise<{ out: Json; log: string }> {
-  const xferDir = mkdtempSync(join(work, `xfer-${mode}-`));
-  const outFile = join(xferDir, "result.json");
-  const r = await bootGuest(exec, {
+) =>
+  runUpPayload({
+    exec,
     kernel,
     kernelRelease,
-    accel: "auto",
-    cacheDir: join(work, "guest-cache"),
+    work,
+    mode,
     nics,
-    memoryMb: 1024,
-    xferDir,
+    flags,
     totalTimeoutMs,
-    command: [process.execPath, payload, mode, cliPath, "/xfer/result.json", "--", ...flags],
-    ...(process.env.NP_CPU_PROF ? { env: { NP_CPU_PROF: "/xfer/prof" } } : {}),
+    cacheDir: join(work, "guest-cache"),
   });
-  const log = `exit ${r.exitCode} in ${(r.durationMs / 1000).toFixed(1)} s (boot ${((r.bootMs ?? 0) / 1000).toFixed(1)} s)\n${r.stderr.slice(-3000)}\n${r.serialTail.join("\n")}`;
-  if (!existsSync(outFile)) throw new Error(`the payload wrote no result:\n${log}`);
-  return { out: JSON.parse(readFileSync(outFile, "utf8")) as Json, log };
-}
 
 const e1000: GuestNic = { model: "e1000", id: "n0" };
 
@@ -99,74 +90,7 @@ test.serial(
   async (t) => {
     const { out, log } = await runPayload("basic", [e1000], buildFlags, 1_800_000);
     t.log(log.split("\n")[0]);
-    t.is(out.before.eth0Driver, "e1000", log);
-    const up1 = out.up1.report;
-    t.is(out.up1.status, 0, JSON.stringify(out.up1).slice(0, 4000));
-    t.true(up1.ok);
-    t.true(up1.changed);
-    t.truthy(up1.transaction);
-    t.deepEqual(
-      up1.steps.map((s: Json) => [s.id, s.status]),
-      [
-        ["build", "passed"],
-        ["install", "passed"],
-        ["swap", "passed"],
-        ["verify", "passed"],
-        ["record", "passed"],
-      ],
-    );
-    const v = up1.verify;
-    t.true(v.ok, v.failures.join("; "));
-    t.true(v.devNetmap.present);
-    t.is(v.devNetmap.minor, v.devNetmap.miscMinor);
-    t.is(v.dmesg.mknod.err, 0);
-    t.true(v.dmesg.loaded);
-    t.true(v.dmesg.excerpt.some((l: string) => /eth0: netmap queues\/slots: TX 1\/256, RX 1\/256/.test(l)));
-    t.deepEqual(v.modules, [{ name: "e1000", deps: ["netmap"], dependsOnNetmap: true }]);
-    t.deepEqual(v.interfaces, [{ ifname: "eth0", driver: "e1000", mode: "native", expected: "native" }]);
-    // The stand-in pkt-gen sends on VALE but cannot receive: tx counted, rx null with the reason.
-    t.true(v.pktgen.vale.txPackets === 100000, JSON.stringify(v.pktgen));
-    t.true(v.pktgen.vale.txPps > 0);
-    t.is(v.pktgen.vale.rxPps, null);
-    t.regex(v.pktgen.notes.join("\n"), /VALE rx not measured: .*rx is not supported/);
-    t.log(`up: ${out.up1.ms} ms, VALE tx ${(v.pktgen.vale.txPps / 1e6).toFixed(3)} Mpps`);
-    // After up: the patched e1000 drives eth0 and the address set before the swap is back.
-    t.true(out.afterUp.e1000UsesNetmap);
-    t.true(out.afterUp.devNetmap);
-    t.regex(out.afterUp.resolves, /\/updates\/netmap\/e1000\.ko$/);
-    t.true(out.afterUp.addrs.includes('"local":"10.0.2.15","prefixlen":24'), out.afterUp.addrs);
-    t.regex(out.afterUp.addrs, /"flags":\[[^\]]*"UP"/);
-
-    const status = out.status.report;
-    t.is(out.status.status, 0);
-    t.true(status.netmap.loaded);
-    t.deepEqual(
-      status.interfaces.map((i: Json) => [i.ifname, i.mode]),
-      [["eth0", "native"]],
-    );
-    t.is(status.installed.state, "present");
-
-    t.is(out.up2.status, 0, JSON.stringify(out.up2).slice(0, 3000));
-    t.true(out.up2.report.ok);
-    t.false(out.up2.report.changed);
-    t.is(out.up2.report.transaction, null);
-    t.true(out.up2.report.verify.ok);
-    t.log(`second up (nothing to do): ${out.up2.ms} ms`);
-
-    const down = out.down.report;
-    t.is(out.down.status, 0, JSON.stringify(out.down).slice(0, 3000));
-    t.true(down.ok);
-    t.true(down.devNetmapGone);
-    t.deepEqual(down.stockBound, [{ ifname: "eth0", driver: "e1000" }]);
-    t.true(down.restored.every((r: Json) => r.matches));
-    const after = out.afterDown;
-    t.is(after.stockSha256, out.before.stockSha256);
-    t.is(after.resolves, out.stockPath);
-    t.is(after.eth0Driver, "e1000");
-    t.false(after.netmapLoaded);
-    t.false(after.devNetmap);
-    t.false(after.installed);
-    t.true(after.addrs.includes('"local":"10.0.2.15","prefixlen":24'), after.addrs);
+    assertBasicUpDown(t, out, log);
   },
 );
 
@@ -226,5 +150,62 @@ test.serial(
     t.true(a.routes.includes('"gateway":"10.0.2.2","dev":"eth0"'), a.routes);
     t.regex(out.deadmanLog, /no confirmation: running down/);
     t.regex(out.deadmanLog, /down succeeded/);
+  },
+);
+
+test.serial(
+  "guest: modules.persist writes modules-load.d and regenerates the initramfs with the patched e1000; down puts both back",
+  async (t) => {
+    const flags = ["--from", bundle, ...buildFlags.map((f) => (f === recipeFile ? persistRecipe : f))];
+    const { out, log } = await runPayload("persist", [e1000], flags, 1_800_000);
+    t.log(log.split("\n")[0]);
+    const up = out.up.report;
+    t.is(out.up.status, 0, JSON.stringify(out.up).slice(0, 4000));
+    t.true(up.ok);
+    t.deepEqual(
+      up.steps.map((s: Json) => [s.id, s.status]),
+      [
+        ["build", "passed"],
+        ["install", "passed"],
+        ["swap", "passed"],
+        ["verify", "passed"],
+        ["persist", "passed"],
+        ["record", "passed"],
+      ],
+    );
+    const kver = out.stockPath.split("/")[3];
+    // The toolkit's own inspection of the new image, and ours (lsinitramfs) beside it.
+    t.deepEqual(
+      [...up.persist.initramfs.modules].sort((a: Json, b: Json) => a.module.localeCompare(b.module)),
+      [
+        { module: "e1000", path: `usr/lib/modules/${kver}/updates/netmap/e1000.ko`, patched: true },
+        { module: "netmap", path: `usr/lib/modules/${kver}/updates/netmap/netmap.ko`, patched: true },
+      ],
+    );
+    t.true(
+      out.lsinitramfs.some((l: string) => l.endsWith("updates/netmap/e1000.ko")),
+      out.lsinitramfs.join("\n"),
+    );
+    t.false(
+      out.lsinitramfs.some((l: string) => /kernel\/.*\/e1000\.ko/.test(l)),
+      "no stock e1000 left in the image",
+    );
+    t.not(out.filesAfterUp.initrdSha256, out.filesBefore.initrdSha256);
+    t.deepEqual(
+      out.filesAfterUp.conf.split("\n").filter((l: string) => l && !l.startsWith("#")),
+      ["netmap", "e1000"],
+    );
+    t.is(out.filesBefore.conf, null);
+    t.log(`up with persistence: ${out.up.ms} ms`);
+    // A second up sees the persistence in place and changes nothing.
+    t.is(out.up2.status, 0);
+    t.false(out.up2.report.changed);
+    // down: the old image byte for byte, the entry gone, the stock driver back.
+    t.is(out.down.status, 0, JSON.stringify(out.down).slice(0, 3000));
+    t.is(out.filesAfterDown.initrdSha256, out.filesBefore.initrdSha256);
+    t.is(out.filesAfterDown.conf, null);
+    t.is(out.afterDown.eth0Driver, "e1000");
+    t.is(out.afterDown.stockSha256, out.before.stockSha256);
+    t.false(out.afterDown.installed);
   },
 );
