@@ -6,3 +6,22 @@ export const kernelTestCache: string = join(repoRoot, ".cache", "kernel-test");
 
 /** The Debian source package tarball CI installs. */
 export const linuxSource61 = "/usr/src/linux-source-6.1.tar.xz";
+
+/** The recipe of the toolkit-built test kernel: linux-source-6.1 with guest-minimal, e1000 as a module. */
+export const testKernelRecipeYaml = (
+  name: string,
+  src: { dir: string; version: string },
+  netmap: string,
+): string =>
+  `name: ${name}
+kernel:
+  version: "${src.version}-np"
+  build: true
+  sources: { kind: local, path: ${src.dir} }
+  config: { fragments: [guest-minimal] }
+  localversion: np
+netmap:
+  source: { kind: local, path: ${netmap} }
+  apps: [pkt-gen]
+drivers: [e1000]
+`;

@@ -10,7 +10,7 @@ import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { loadRecipe, parseRecipeText } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
 import { assertBasicUpDown, runUpPayload } from "../helpers/guest-payload.js";
-import { kernelTestCache, linuxSource61 } from "../helpers/kernel-build.js";
+import { kernelTestCache, linuxSource61, testKernelRecipeYaml } from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
 
@@ -47,18 +47,7 @@ test.serial(
     );
     times.sources = since(t0);
     const recipe = parseRecipeText(
-      `name: kernel-guest
-kernel:
-  version: "${src.version}-np"
-  build: true
-  sources: { kind: local, path: ${src.dir} }
-  config: { fragments: [guest-minimal] }
-  localversion: np
-netmap:
-  source: { kind: local, path: ${standinDir} }
-  apps: [pkt-gen]
-drivers: [e1000]
-`,
+      testKernelRecipeYaml("kernel-guest", src, standinDir),
       "kernel-guest.yaml",
       { knownDrivers },
       repoRoot,

@@ -26,7 +26,7 @@ import {
   recipeAfterKernel,
   runKernelPhase,
 } from "../../toolkit/up/kernel-phase.js";
-import { kernelTestCache, linuxSource61 } from "../helpers/kernel-build.js";
+import { kernelTestCache, linuxSource61, testKernelRecipeYaml } from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { cliPath, repoRoot } from "../helpers/paths.js";
 import { tempDirs } from "../helpers/temp.js";
@@ -63,21 +63,7 @@ async function setup(): Promise<RunRecipe> {
     srcDir = src.dir;
     const dir = tmp("np-kphase-recipe-");
     recipeFile = join(dir, "kernel-phase.yaml");
-    writeFileSync(
-      recipeFile,
-      `name: kernel-phase
-kernel:
-  version: "${src.version}-np"
-  build: true
-  sources: { kind: local, path: ${src.dir} }
-  config: { fragments: [guest-minimal] }
-  localversion: np
-netmap:
-  source: { kind: local, path: ${standinDir} }
-  apps: [pkt-gen]
-drivers: [e1000]
-`,
-    );
+    writeFileSync(recipeFile, testKernelRecipeYaml("kernel-phase", src, standinDir));
     stateDir = tmp("np-kphase-state-");
     stage = tmp("np-kphase-root-");
     unitDir = join(stage, "etc/systemd/system");

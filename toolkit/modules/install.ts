@@ -4,20 +4,14 @@ import { BlockedError, RollbackError, StepError, UserError } from "../core/error
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { sha256File, sha256IfExists } from "../state/atomic-file.js";
-import {
-  type InstalledModule,
-  type InstalledRecord,
-  installedPath,
-  readInstalled,
-  serializeInstalled,
-} from "../state/installed.js";
+import { type InstalledModule, type InstalledRecord, readInstalled } from "../state/installed.js";
 import { readJournal, type Transaction } from "../state/journal.js";
 import { undoSteps } from "../state/undo.js";
 import { type BackupRef, backupFile } from "./backup.js";
 import { runDepmod } from "./depmod.js";
 import { installFile, makeDirs, moveAside } from "./file-ops.js";
 import { moduleNameOf, modulesDir, readModulesDep, resolveModule } from "./resolve.js";
-import { writeFileJournaled } from "./write-file.js";
+import { writeInstalledJournaled } from "./write-file.js";
 
 /** A built module ready to install: its name, the .ko file, and its sha256 from the build. */
 export interface ModuleArtifact {
@@ -241,12 +235,6 @@ async function installSteps(
   };
   const recipe = opts.recipe ?? existing?.recipe;
   if (recipe) record.recipe = recipe;
-  await writeFileJournaled({
-    tx,
-    stateDir,
-    kver,
-    path: installedPath(stateDir),
-    content: serializeInstalled(record),
-  });
+  await writeInstalledJournaled(tx, stateDir, kver, record);
   return { record, unchanged, resolved };
 }

@@ -5,18 +5,13 @@ import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { sha256File, sha256IfExists } from "../state/atomic-file.js";
-import {
-  type InstalledFile,
-  type InstalledRecord,
-  installedPath,
-  serializeInstalled,
-} from "../state/installed.js";
+import type { InstalledFile, InstalledRecord } from "../state/installed.js";
 import type { Transaction } from "../state/journal.js";
 import { registerUndo } from "../state/undo.js";
 import { type BackupRef, backupFile, restoreFromBackup } from "./backup.js";
 import { makeDirs } from "./file-ops.js";
 import type { ModuleArtifact } from "./install.js";
-import { writeFileJournaled } from "./write-file.js";
+import { writeFileJournaled, writeInstalledJournaled } from "./write-file.js";
 
 /**
  * Persistence across reboots (modules.persist): a modules-load.d entry so systemd loads netmap
@@ -212,13 +207,7 @@ export async function persistModules(o: {
     initramfs = { image: tool.image, tool: tool.kind, modules };
   }
   const record: InstalledRecord = { ...o.record, files, createdDirs };
-  await writeFileJournaled({
-    tx,
-    stateDir,
-    kver,
-    path: installedPath(stateDir),
-    content: serializeInstalled(record),
-  });
+  await writeInstalledJournaled(tx, stateDir, kver, record);
   return { modulesLoad: modulesLoadPath, initramfs, note };
 }
 

@@ -8,6 +8,7 @@ import {
   sha256IfExists,
   writeFileAtomic,
 } from "../state/atomic-file.js";
+import { type InstalledRecord, installedPath, serializeInstalled } from "../state/installed.js";
 import type { Transaction } from "../state/journal.js";
 import { registerUndo } from "../state/undo.js";
 import { type BackupRef, backupFile, restoreFromBackup } from "./backup.js";
@@ -32,6 +33,22 @@ export async function writeFileJournaled(opts: {
   if (previous) args.previous = previous;
   await opts.tx.step("write-file", args, () => writeFileAtomic(opts.path, opts.content, opts.mode ?? 0o644));
   return previous ? { sha256, previous } : { sha256 };
+}
+
+/** installed.json, written as part of the transaction (undoing it puts the previous record back). */
+export async function writeInstalledJournaled(
+  tx: Transaction,
+  stateDir: string,
+  kver: string,
+  record: InstalledRecord,
+): Promise<void> {
+  await writeFileJournaled({
+    tx,
+    stateDir,
+    kver,
+    path: installedPath(stateDir),
+    content: serializeInstalled(record),
+  });
 }
 
 registerUndo("write-file", (args, ctx) => {
