@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -154,5 +154,26 @@ test("modules.persist: the plan regenerates the host's initramfs after verify, o
   t.is(blocked.code, 4);
   t.true(
     blocked.plan.blockers.some((b) => b.id === "initramfs" && /dracut is not installed/.test(b.message)),
+  );
+});
+
+test("kernel.install deb: the plan packages the kernel with bindeb-pkg and installs it with dpkg -i", (t) => {
+  const recipe = join(scratch, "seed-deb.yaml");
+  writeFileSync(
+    recipe,
+    readFileSync(join(repoRoot, "recipes", "seed-2.6.37-e1000.yaml"), "utf8").replace(
+      "  build: true\n",
+      "  build: true\n  install: deb\n",
+    ),
+  );
+  const { plan: p } = plan(["--recipe", recipe, "--root", fixture("hosts", "debian12-e1000")]);
+  const cmds = argvs(p, "kernel-install").map((a) => a.replace(/O=\S+ /, ""));
+  t.is(cmds[0], "make bindeb-pkg");
+  t.regex(cmds[1] ?? "", /^dpkg -i \S+\/debs\/linux-image-2\.6\.37_<version>_amd64\.deb$/);
+  t.regex(cmds[2] ?? "", /^grub-reboot /);
+  t.true(
+    p.steps
+      .find((s) => s.id === "kernel-install")
+      ?.notes?.some((n) => /apt remove linux-image-2\.6\.37/.test(n)),
   );
 });

@@ -161,6 +161,7 @@ test("a minimal recipe gets every default filled", (t) => {
     sources: { kind: "running-headers" },
     config: { from: "running", fragments: [] },
     build: false,
+    install: "make",
   });
   t.like(r.netmap, { layout: "configure", moduleName: "netmap", configure: { options: [] } });
   t.deepEqual(r.netmap.apps, ["pkt-gen", "vale-ctl", "bridge"]);

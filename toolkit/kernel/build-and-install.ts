@@ -11,7 +11,15 @@ import { readKernelFacts } from "../host/kernel.js";
 import { gccVersion } from "../plan/inputs.js";
 import { parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
-import { bootImage, buildKernel, builtRelease, installKernel, nextBootArgv } from "./build.js";
+import {
+  bootImage,
+  buildKernel,
+  builtRelease,
+  installKernel,
+  installKernelDeb,
+  nextBootArgv,
+  packageKernelDeb,
+} from "./build.js";
 import { type ConfigBase, configureKernel, driverSymbols, parseModuleList, readFragment } from "./config.js";
 import { advance, readResume, startResume, writeResume } from "./resume.js";
 import { ensureBuildSources, type KernelSourceSpec, kernelSourceSpec } from "./sources.js";
@@ -78,6 +86,8 @@ export interface KernelBuildResult {
   moduleDir?: string;
   /** The command that was run (real host) to boot the kernel once. */
   nextBoot?: string[];
+  /** kernel.install "deb": the packages made (under <buildDir>/debs). */
+  debs?: string[];
 }
 
 const BUILT = ".netmap-provision-built";
@@ -204,17 +214,32 @@ export async function buildAndInstallKernel(req: KernelBuildRequest): Promise<Ke
   };
   if (req.installRoot !== undefined) {
     const realHost = resolve(req.installRoot) === "/";
-    progress(`kernel install into ${req.installRoot}`);
-    const inst = await installKernel({
-      src: src.dir,
-      out,
-      exec: req.exec,
-      modPath: req.installRoot,
-      bootDir: join(req.installRoot, "boot"),
-      logFile,
-      mutates: true,
-    });
-    result.moduleDir = inst.moduleDir;
+    if (req.recipe.kernel.install === "deb") {
+      progress("kernel package (make bindeb-pkg)");
+      const pkg = await packageKernelDeb({ src: src.dir, out, exec: req.exec, jobs: req.jobs, logFile });
+      result.debs = pkg.debs;
+      progress(`kernel install into ${req.installRoot} (${realHost ? "dpkg -i" : "dpkg -x"})`);
+      const inst = await installKernelDeb({
+        image: pkg.image,
+        release,
+        root: req.installRoot,
+        exec: req.exec,
+        logFile,
+      });
+      result.moduleDir = inst.moduleDir;
+    } else {
+      progress(`kernel install into ${req.installRoot}`);
+      const inst = await installKernel({
+        src: src.dir,
+        out,
+        exec: req.exec,
+        modPath: req.installRoot,
+        bootDir: join(req.installRoot, "boot"),
+        logFile,
+        mutates: true,
+      });
+      result.moduleDir = inst.moduleDir;
+    }
     if (realHost && req.setNextBoot) {
       result.nextBoot = nextBootArgv(release);
       await req.exec.run(result.nextBoot, { mutates: true, logFile });

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { arch } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { defaultJobs, runMake } from "../build/make.js";
 import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
@@ -94,6 +94,76 @@ export async function installKernel(
     await run([`INSTALL_PATH=${o.bootDir}`, "install"]);
   }
   return { release, moduleDir: join(o.modPath, "lib", "modules", release) };
+}
+
+/** The kernel's own Debian packaging target, with the package version it is given. */
+export const debPackageArgs = (jobs: number): string[] => [`-j${jobs}`, "bindeb-pkg"];
+
+/**
+ * `make bindeb-pkg`: the built tree as Debian packages (linux-image-<release>, headers, libc-dev),
+ * so removing the kernel later is `apt remove linux-image-<release>`. kbuild writes the .deb files
+ * next to the O= dir, which other cached builds share: they are moved into `<out>/debs/`.
+ */
+export async function packageKernelDeb(o: {
+  src: string;
+  out: string;
+  exec: Exec;
+  jobs?: number;
+  logFile?: string;
+}): Promise<{ release: string; debs: string[]; image: string }> {
+  const release = builtRelease(o.out);
+  if (!release)
+    throw new StepError("kernel-package", `${o.out} is not a built kernel tree`, "build it first");
+  const started = Date.now();
+  try {
+    await o.exec.run(["make", `O=${o.out}`, ...debPackageArgs(o.jobs ?? defaultJobs())], {
+      cwd: o.src,
+      logFile: o.logFile,
+    });
+  } catch (err) {
+    throw new StepError(
+      "kernel-package",
+      `make bindeb-pkg failed: ${(err as Error).message}`,
+      "kbuild's Debian packaging needs dpkg-dev, fakeroot and rsync (apt-get install dpkg-dev fakeroot rsync); or set kernel.install: make",
+      err,
+    );
+  }
+  const parent = dirname(o.out);
+  const dest = join(o.out, "debs");
+  mkdirSync(dest, { recursive: true });
+  const debs: string[] = [];
+  for (const n of readdirSync(parent)) {
+    const p = join(parent, n);
+    if (!n.endsWith(".deb") || !n.includes(release) || statSync(p).mtimeMs < started - 1000) continue;
+    renameSync(p, join(dest, n));
+    debs.push(join(dest, n));
+  }
+  const image = debs.find((d) => d.includes(`/linux-image-${release}_`));
+  if (!image)
+    throw new StepError(
+      "kernel-package",
+      `make bindeb-pkg finished but no linux-image-${release}_*.deb appeared in ${parent}`,
+      "read the build log; dpkg-buildpackage (dpkg-dev) and fakeroot must be installed",
+    );
+  return { release, debs: debs.sort(), image };
+}
+
+/**
+ * Install the image package: `dpkg -i` on the real host (its maintainer scripts build the
+ * initramfs and update grub), or `dpkg -x` into a staging root (no scripts run) then depmod there.
+ */
+export async function installKernelDeb(o: {
+  image: string;
+  release: string;
+  root: string;
+  exec: Exec;
+  logFile?: string;
+}): Promise<{ moduleDir: string; argv: string[] }> {
+  const realHost = o.root === "/" || o.root === "";
+  const argv = realHost ? ["dpkg", "-i", o.image] : ["dpkg", "-x", o.image, o.root];
+  await o.exec.run(argv, { logFile: o.logFile, mutates: true });
+  if (!realHost) await o.exec.run(["depmod", "-b", o.root, o.release], { logFile: o.logFile, mutates: true });
+  return { moduleDir: join(o.root, "lib", "modules", o.release), argv };
 }
 
 /** The commands that make the new kernel boot once (grub-reboot: a failed boot falls back). */

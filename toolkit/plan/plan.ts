@@ -348,7 +348,14 @@ export function buildPlan(i: PlanInputs): Plan {
         title: `Install kernel ${release} and its modules, boot it once`,
         mutates: true,
         dependsOn: ["kernel-build"],
-        commands: [mk("modules_install"), mk("install"), cmd(nextBootArgv(release), true)],
+        commands:
+          recipe.kernel.install === "deb"
+            ? [
+                mk("bindeb-pkg"),
+                cmd(["dpkg", "-i", join(out, "debs", `linux-image-${release}_<version>_amd64.deb`)], true),
+                cmd(nextBootArgv(release), true),
+              ]
+            : [mk("modules_install"), mk("install"), cmd(nextBootArgv(release), true)],
         files: [
           { action: "create", path: `/lib/modules/${release}` },
           { action: "create", path: `/boot/vmlinuz-${release}` },
@@ -356,6 +363,9 @@ export function buildPlan(i: PlanInputs): Plan {
         ],
         notes: [
           "grub-reboot boots the new kernel once: a kernel that fails to boot falls back to the current one",
+          ...(recipe.kernel.install === "deb"
+            ? [`installed as a package: \`apt remove linux-image-${release}\` takes it away again`]
+            : []),
         ],
       }),
     );

@@ -197,6 +197,11 @@ export function recipeSchema(opts: RecipeSchemaOptions) {
         })
         .prefault({}),
       build: z.boolean().default(false),
+      /**
+       * How a built kernel is installed: "make" (modules_install + install, the original procedure)
+       * or "deb" (make bindeb-pkg + dpkg -i: removing it later is a package removal).
+       */
+      install: z.enum(["make", "deb"]).default("make"),
       localversion: checkedString("localversion", (s) =>
         /^[A-Za-z0-9._+-]{1,64}$/.test(s) ? undefined : { problem: "may only contain A-Z a-z 0-9 . _ + -" },
       ).optional(),
