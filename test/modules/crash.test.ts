@@ -3,12 +3,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
-import { installModules } from "../../toolkit/modules/install.js";
 import { restore } from "../../toolkit/modules/restore.js";
 import { readInstalled } from "../../toolkit/state/installed.js";
-import { commit, openTransaction, pendingTransaction, stopAtStepEnv } from "../../toolkit/state/journal.js";
+import { pendingTransaction, stopAtStepEnv } from "../../toolkit/state/journal.js";
 import { repoRoot } from "../helpers/paths.js";
-import { kver, makeSysroot, type Sysroot, snapshotTree, standinArtifacts } from "./sysroot.js";
+import { makeSysroot, type Sysroot, snapshotTree, standinArtifacts, upOnSysroot } from "./sysroot.js";
 
 const exec = createExec();
 const child = join(repoRoot, "dist", "test", "modules", "crash-child.js");
@@ -35,17 +34,7 @@ function runChild(
 }
 
 async function installInProcess(sr: Sysroot, strategy: "updates" | "replace"): Promise<void> {
-  const tx = openTransaction(sr.stateDir, "up", { root: sr.root });
-  await installModules({
-    root: sr.root,
-    kver,
-    artifacts: standinArtifacts(),
-    strategy,
-    stateDir: sr.stateDir,
-    exec,
-    journal: tx,
-  });
-  commit(tx);
+  await upOnSysroot(sr, { strategy, exec });
 }
 
 test.before(() => {

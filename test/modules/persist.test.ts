@@ -4,46 +4,31 @@ import { join } from "node:path";
 import test from "ava";
 import { StepError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
-import { installModules } from "../../toolkit/modules/install.js";
 import {
   detectInitramfs,
   initramfsToolFor,
   inspectInitramfs,
   modulesLoadPath,
   persistenceInPlace,
-  persistModules,
 } from "../../toolkit/modules/persist.js";
 import { restore } from "../../toolkit/modules/restore.js";
 import { readInstalled, writeInstalled } from "../../toolkit/state/installed.js";
-import { commit, openTransaction } from "../../toolkit/state/journal.js";
-import { kver, makeSysroot, type Sysroot, sha256, snapshotTree, standinArtifacts } from "./sysroot.js";
+import {
+  kver,
+  makeSysroot,
+  type Sysroot,
+  sha256,
+  snapshotTree,
+  standinArtifacts,
+  upOnSysroot,
+} from "./sysroot.js";
 
 const exec = createExec();
 
 async function upPersist(sr: Sysroot) {
-  const tx = openTransaction(sr.stateDir, "up", { root: sr.root, command: "test up" });
-  const inst = await installModules({
-    root: sr.root,
-    kver,
-    artifacts: standinArtifacts(),
-    strategy: "updates",
-    stateDir: sr.stateDir,
-    exec,
-    journal: tx,
-  });
-  const p = await persistModules({
-    root: sr.root,
-    kver,
-    stateDir: sr.stateDir,
-    exec,
-    tx,
-    record: inst.record,
-    load: ["netmap", "e1000"],
-    artifacts: standinArtifacts(),
-    initramfs: "auto",
-  });
-  commit(tx);
-  return p;
+  const r = await upOnSysroot(sr, { strategy: "updates", persist: true, exec });
+  if (!r.persist) throw new Error("persistModules did not run");
+  return r.persist;
 }
 
 test.before(() => {

@@ -14,7 +14,15 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import type { ModuleArtifact } from "../../toolkit/modules/install.js";
+import { createExec, type Exec } from "../../toolkit/core/exec.js";
+import {
+  type InstallResult,
+  type InstallStrategy,
+  installModules,
+  type ModuleArtifact,
+} from "../../toolkit/modules/install.js";
+import { type PersistResult, persistModules } from "../../toolkit/modules/persist.js";
+import { commit, openTransaction } from "../../toolkit/state/journal.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
 
 /**
@@ -126,4 +134,40 @@ export function snapshotTree(root: string): Record<string, string> {
   };
   walk(join(root, "lib", "modules"));
   return out;
+}
+
+/**
+ * One committed "up" on a sysroot: the stand-ins installed with `strategy`, then (persist) the
+ * modules-load.d entry. What the crash child and the persistence tests share.
+ */
+export async function upOnSysroot(
+  sr: { root: string; stateDir: string },
+  o: { strategy: InstallStrategy; persist?: boolean; exec?: Exec },
+): Promise<{ install: InstallResult; persist?: PersistResult }> {
+  const exec = o.exec ?? createExec();
+  const tx = openTransaction(sr.stateDir, "up", { root: sr.root, command: "test up" });
+  const install = await installModules({
+    root: sr.root,
+    kver,
+    artifacts: standinArtifacts(),
+    strategy: o.strategy,
+    stateDir: sr.stateDir,
+    exec,
+    journal: tx,
+  });
+  const persist = o.persist
+    ? await persistModules({
+        root: sr.root,
+        kver,
+        stateDir: sr.stateDir,
+        exec,
+        tx,
+        record: install.record,
+        load: ["netmap", "e1000"],
+        artifacts: standinArtifacts(),
+        initramfs: "auto",
+      })
+    : undefined;
+  commit(tx);
+  return persist ? { install, persist } : { install };
 }
