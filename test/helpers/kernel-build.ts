@@ -1,4 +1,12 @@
 import { join } from "node:path";
+import type { DriverCatalog } from "../../toolkit/catalog/drivers.js";
+import type { Exec } from "../../toolkit/core/exec.js";
+import {
+  buildAndInstallKernel,
+  type KernelBuildRequest,
+  type KernelBuildResult,
+} from "../../toolkit/kernel/build-and-install.js";
+import type { Recipe } from "../../toolkit/recipe/schema.js";
 import { repoRoot } from "./paths.js";
 
 /** The cache the kernel tests share (gitignored): unpacked 6.1 sources and built kernel trees. */
@@ -25,3 +33,20 @@ netmap:
   apps: [pkt-gen]
 drivers: [e1000]
 `;
+
+/** Build (a cache hit once built) and optionally stage the test kernel: tinyconfig base, distro sources. */
+export const buildTestKernel = (
+  recipe: Recipe,
+  catalog: DriverCatalog,
+  exec: Exec,
+  extra: Partial<KernelBuildRequest> = {},
+): Promise<KernelBuildResult> =>
+  buildAndInstallKernel({
+    recipe,
+    cacheDir: kernelTestCache,
+    exec,
+    driverCatalog: catalog,
+    sources: { kind: "distro", tarball: linuxSource61 },
+    base: { kind: "tiny" },
+    ...extra,
+  });

@@ -5,12 +5,17 @@ import { runBuild } from "../../toolkit/build/pipeline.js";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { buildGuestInitramfs } from "../../toolkit/guest/initramfs.js";
-import { buildAndInstallKernel, type KernelBuildResult } from "../../toolkit/kernel/build-and-install.js";
+import type { KernelBuildResult } from "../../toolkit/kernel/build-and-install.js";
 import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { loadRecipe, parseRecipeText } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
 import { assertBasicUpDown, runUpPayload } from "../helpers/guest-payload.js";
-import { kernelTestCache, linuxSource61, testKernelRecipeYaml } from "../helpers/kernel-build.js";
+import {
+  buildTestKernel,
+  kernelTestCache,
+  linuxSource61,
+  testKernelRecipeYaml,
+} from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
 
@@ -53,13 +58,7 @@ test.serial(
       repoRoot,
     );
     const t1 = performance.now();
-    kernel = await buildAndInstallKernel({
-      recipe,
-      cacheDir: kernelTestCache,
-      exec,
-      driverCatalog: catalog,
-      sources: { kind: "distro", tarball: linuxSource61 },
-      base: { kind: "tiny" },
+    kernel = await buildTestKernel(recipe, catalog, exec, {
       jobs: 2,
     });
     times.kernelBuild = since(t1);
@@ -75,13 +74,7 @@ test.serial(
     // initramfs builder reads everything from that one root.
     const t2 = performance.now();
     stage = join(kernelTestCache, "stage", kernel.key);
-    const inst = await buildAndInstallKernel({
-      recipe,
-      cacheDir: kernelTestCache,
-      exec,
-      driverCatalog: catalog,
-      sources: { kind: "distro", tarball: linuxSource61 },
-      base: { kind: "tiny" },
+    const inst = await buildTestKernel(recipe, catalog, exec, {
       installRoot: stage,
     });
     times.install = since(t2);

@@ -3,10 +3,14 @@ import { join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
-import { buildAndInstallKernel } from "../../toolkit/kernel/build-and-install.js";
 import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
-import { kernelTestCache, linuxSource61, testKernelRecipeYaml } from "../helpers/kernel-build.js";
+import {
+  buildTestKernel,
+  kernelTestCache,
+  linuxSource61,
+  testKernelRecipeYaml,
+} from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
 import { tempDirs } from "../helpers/temp.js";
@@ -39,13 +43,7 @@ test("kernel.install deb: bindeb-pkg makes linux-image-<release>, and the staged
   );
   t.is(recipe.kernel.install, "deb");
   const stage = tmp("np-kdeb-root-");
-  const r = await buildAndInstallKernel({
-    recipe,
-    cacheDir: kernelTestCache,
-    exec,
-    driverCatalog: catalog,
-    sources: { kind: "distro", tarball: linuxSource61 },
-    base: { kind: "tiny" },
+  const r = await buildTestKernel(recipe, catalog, exec, {
     installRoot: stage,
     jobs: 2,
   });
