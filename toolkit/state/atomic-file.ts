@@ -76,3 +76,15 @@ export function removeStrayTemp(target: string): void {
   const tmp = tempNameFor(target);
   if (existsSync(tmp)) unlinkSync(tmp);
 }
+
+/**
+ * A small JSON record the toolkit wrote (deadman.json, load.json), or undefined when it is absent
+ * or unreadable: these records are hints, and a missing one only means "nothing to go on".
+ */
+export function readJsonRecord<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../state/atomic-file.js";
+import { readJsonRecord, writeFileAtomic } from "../state/atomic-file.js";
 import { isPidAlive } from "../state/lock.js";
 
 /**
@@ -23,11 +23,7 @@ export const confirmedPath = (stateDir: string): string => join(stateDir, "confi
 export const deadmanLog = (stateDir: string): string => join(stateDir, "deadman.log");
 
 export function readDeadman(stateDir: string): DeadmanInfo | undefined {
-  try {
-    return JSON.parse(readFileSync(deadmanPath(stateDir), "utf8")) as DeadmanInfo;
-  } catch {
-    return undefined;
-  }
+  return readJsonRecord<DeadmanInfo>(deadmanPath(stateDir));
 }
 
 /** The CLI entry, found from this compiled module (dist/toolkit/up -> dist/toolkit/cli/main.js). */

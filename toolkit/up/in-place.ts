@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { release as osRelease } from "node:os";
 import { join } from "node:path";
 import type { RunRecipe } from "../cli/recipe-options.js";
@@ -7,7 +7,7 @@ import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { persistenceInPlace } from "../modules/persist.js";
 import { treeContentHash } from "../sources/netmap-source.js";
-import { sha256File, sha256IfExists, writeFileAtomic } from "../state/atomic-file.js";
+import { readJsonRecord, sha256File, sha256IfExists, writeFileAtomic } from "../state/atomic-file.js";
 import { readInstalled } from "../state/installed.js";
 import type { DmesgCursor } from "../verify/dmesg-cursor.js";
 import type { VerifyReport } from "../verify/report.js";
@@ -38,11 +38,7 @@ export interface LoadRecord {
 export const loadRecordPath = (stateDir: string): string => join(stateDir, "load.json");
 
 export function readLoadRecord(stateDir: string): LoadRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(loadRecordPath(stateDir), "utf8")) as LoadRecord;
-  } catch {
-    return undefined;
-  }
+  return readJsonRecord<LoadRecord>(loadRecordPath(stateDir));
 }
 
 export function writeLoadRecord(stateDir: string, rec: LoadRecord): void {
