@@ -59,7 +59,7 @@ export function inputsDigest(run: RunRecipe, from?: string): string {
 }
 
 /** Why the fast path does not apply (for debugging), or the load record it can verify. */
-function inPlace(run: RunRecipe, from: string | undefined): LoadRecord | string {
+export function inPlace(run: RunRecipe, from: string | undefined): LoadRecord | string {
   const rec = readInstalled(run.stateDir);
   const load = readLoadRecord(run.stateDir);
   if (!rec || !load?.inputs || !load.expected) return "no record of an earlier up";
