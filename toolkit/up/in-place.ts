@@ -11,7 +11,7 @@ import { readJsonRecord, sha256File, sha256IfExists, writeFileAtomic } from "../
 import { readInstalled } from "../state/installed.js";
 import type { DmesgCursor } from "../verify/dmesg-cursor.js";
 import type { VerifyReport } from "../verify/report.js";
-import { verifyLoad } from "../verify/verify.js";
+import { pktgenOptions, verifyLoad } from "../verify/verify.js";
 
 /**
  * The no-change path of `up`: when the last successful `up` was made from the same inputs, for
@@ -82,18 +82,17 @@ export async function verifyInPlace(o: {
 }): Promise<VerifyReport | undefined> {
   const load = inPlace(o.run, o.from);
   if (typeof load === "string") return undefined;
-  const p = o.run.recipe.verify.pktgen;
+  const pktgen = pktgenOptions(
+    o.run.recipe.verify.pktgen,
+    load.pktgen && existsSync(load.pktgen) ? load.pktgen : undefined,
+  );
   const v = await verifyLoad({
     exec: o.exec,
     root: o.run.root,
     cursor: load.cursor,
     netmapModule: load.netmapModule ?? o.run.recipe.netmap.moduleName,
     drivers: load.expected ?? [],
-    ...(load.pktgen && existsSync(load.pktgen) && (p.vale || p.interfaces.length > 0)
-      ? {
-          pktgen: { path: load.pktgen, vale: p.vale, interfaces: p.interfaces, count: p.count, size: p.size },
-        }
-      : {}),
+    ...(pktgen ? { pktgen } : {}),
   });
   if (v.ok) return v;
   o.warn?.(`the installed modules do not verify (${v.failures[0]}); swapping them again`);

@@ -25,7 +25,7 @@ import { undoJournal } from "../state/undo.js";
 import { swapDrivers } from "../swap/swap.js";
 import { type DmesgCursor, takeCursor } from "../verify/dmesg-cursor.js";
 import type { VerifyReport } from "../verify/report.js";
-import { type VerifyOptions, verifyLoad } from "../verify/verify.js";
+import { pktgenOptions, type VerifyOptions, verifyLoad } from "../verify/verify.js";
 import { armDeadman, type DeadmanInfo, disarmDeadman } from "./deadman.js";
 import { inputsDigest, type LoadRecord, readLoadRecord, writeLoadRecord } from "./in-place.js";
 import { reportStep, type UpReport } from "./report.js";
@@ -131,16 +131,9 @@ export async function transact(
   const management = affected.filter((i) => facts.management.managementIfs.includes(i));
   const st: UpState = {};
   const verifyOpts = (cursor: DmesgCursor): VerifyOptions => {
-    const p = run.recipe.verify.pktgen;
     const v: VerifyOptions = { exec, root: run.root, cursor, netmapModule, drivers: expected };
-    if (st.artifacts?.pktgen && (p.vale || p.interfaces.length > 0))
-      v.pktgen = {
-        path: st.artifacts.pktgen,
-        vale: p.vale,
-        interfaces: p.interfaces,
-        count: p.count,
-        size: p.size,
-      };
+    const pktgen = pktgenOptions(run.recipe.verify.pktgen, st.artifacts?.pktgen);
+    if (pktgen) v.pktgen = pktgen;
     return v;
   };
 

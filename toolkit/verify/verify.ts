@@ -21,6 +21,15 @@ export interface VerifyOptions {
   pktgen?: { path: string; vale: boolean; interfaces: readonly string[]; count: number; size: number };
 }
 
+/** The recipe's pkt-gen smoke test for a built pkt-gen; undefined when none was built or none is asked for. */
+export function pktgenOptions(
+  p: { vale: boolean; interfaces: readonly string[]; count: number; size: number },
+  path: string | undefined,
+): VerifyOptions["pktgen"] {
+  if (!path || !(p.vale || p.interfaces.length > 0)) return undefined;
+  return { path, vale: p.vale, interfaces: p.interfaces, count: p.count, size: p.size };
+}
+
 /** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
 export const rdevMinor = (rdev: number): number => (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 
