@@ -10,6 +10,10 @@ const noSpawn = (t: { fail(m: string): void }): Exec => ({
     t.fail(`spawned ${argv.join(" ")}`);
     throw new Error("no process expected");
   },
+  start: (argv) => {
+    t.fail(`spawned ${argv.join(" ")}`);
+    throw new Error("no process expected");
+  },
 });
 
 test("debian12-e1000: all parts, JSON round-trip is lossless", async (t) => {

@@ -50,6 +50,9 @@ const execAnswering = (stdout: string, exitCode = 0): Exec => ({
     timedOut: false,
     skipped: false,
   }),
+  start: () => {
+    throw new Error("not used: mokutil runs to completion");
+  },
 });
 
 test("mokutil fallback reads its answer and degrades to null", async (t) => {
@@ -59,6 +62,9 @@ test("mokutil fallback reads its answer and degrades to null", async (t) => {
   const throwing: Exec = {
     dryRun: false,
     run: async () => {
+      throw new Error("spawn failed");
+    },
+    start: () => {
       throw new Error("spawn failed");
     },
   };

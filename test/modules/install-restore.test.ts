@@ -77,6 +77,7 @@ test("a second install with the same files changes nothing and does not rerun de
   const depmodRuns: string[][] = [];
   const spy: Exec = {
     dryRun: false,
+    start: exec.start,
     run: (argv, o) => {
       if (argv[0] === "depmod") depmodRuns.push([...argv]);
       return exec.run(argv, o);
@@ -163,6 +164,7 @@ test("a failing depmod rolls the install back automatically (like DKMS) and says
   // The real depmod, made to fail on its first run by pointing it at a kernel that is not there.
   const sabotaged: Exec = {
     dryRun: false,
+    start: exec.start,
     run: (argv, o) => {
       if (argv[0] === "depmod" && depmodCalls++ === 0)
         return exec.run([...argv.slice(0, -1), "0.0.0-missing"], o);

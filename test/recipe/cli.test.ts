@@ -56,7 +56,7 @@ test("recipe show --json prints the recipe with defaults filled", (t) => {
     netmap: { moduleName: "netmap", layout: "configure", configure: { options: [] } },
     modules: { strategy: "updates", persist: false, initramfs: "auto" },
     guard: { management: "refuse", confirmTimeoutSec: 120 },
-    verify: { pktgen: { vale: true, count: 1000000, size: 60 } },
+    verify: { pktgen: { vale: true, seconds: 3, size: 60 } },
   });
 });
 

@@ -168,7 +168,7 @@ test("a minimal recipe gets every default filled", (t) => {
   t.is(r.drivers, "auto");
   t.is(r.emulatedOk, false);
   t.deepEqual(r.modules, { strategy: "updates", persist: false, initramfs: "auto" });
-  t.deepEqual(r.verify.pktgen, { vale: true, interfaces: [], count: 1_000_000, size: 60 });
+  t.deepEqual(r.verify.pktgen, { vale: true, interfaces: [], seconds: 3, size: 60 });
   t.is(r.verify.dmesg.expect.length, 2);
   t.deepEqual(r.guard, { management: "refuse", confirmTimeoutSec: 120 });
 });

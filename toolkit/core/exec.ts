@@ -1,4 +1,5 @@
 import { appendFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 
 /**
  * The one way the toolkit runs a command: an argv array (never a shell string), logged with its
@@ -30,6 +31,8 @@ export interface ExecResult {
   timedOut: boolean;
   /** True when dry-run skipped the command. */
   skipped: boolean;
+  /** The signal that ended the process, when one did. */
+  signal?: string;
 }
 
 /** What a command that failed carries: its argv, exit code, and output for the error message. */
@@ -46,9 +49,21 @@ export class ExecFailure extends Error {
   }
 }
 
+/** A command started in the background: signal it while it runs, await its end. */
+export interface StartedCommand {
+  /** Resolves when the process has exited (never rejects; `reject` does not apply). */
+  readonly done: Promise<ExecResult>;
+  /** True once the process has exited. */
+  readonly exited: boolean;
+  /** Send a signal (SIGINT to let a program print its summary, SIGKILL as the last resort). */
+  signal(sig: NodeJS.Signals): void;
+}
+
 export interface Exec {
   readonly dryRun: boolean;
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Start a read-only command and return at once (for programs stopped by a signal, such as pkt-gen). */
+  start(argv: readonly string[], opts?: Omit<ExecOptions, "mutates" | "reject">): StartedCommand;
 }
 
 export interface ExecLogEntry {
@@ -66,13 +81,81 @@ export function quoteArgv(argv: readonly string[]): string {
 
 export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntry) => void } = {}): Exec {
   const dryRun = opts.dryRun ?? false;
+  const start = (argv: readonly string[], o: ExecOptions = {}): StartedCommand => {
+    const [file, ...args] = argv;
+    if (file === undefined) throw new Error("exec: empty argv");
+    if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
+    const lineSink = (stream: "stdout" | "stderr") =>
+      function* (line: unknown) {
+        const text = String(line);
+        o.onLine?.(text, stream);
+        if (o.logFile) appendFileSync(o.logFile, `${text}\n`);
+        yield text;
+      };
+    let exited = false;
+    const pending: NodeJS.Signals[] = [];
+    let sub: { kill(sig: NodeJS.Signals): boolean } | undefined;
+    const started = performance.now();
+    // execa is loaded on first use: read-only commands such as `status` never pay for it at start-up.
+    const done = import("execa").then(async ({ execa }) => {
+      const child = execa(file, args, {
+        cwd: o.cwd,
+        env: o.env,
+        extendEnv: true,
+        timeout: o.timeoutMs,
+        input: o.input,
+        reject: false,
+        stripFinalNewline: true,
+        stdin: o.input === undefined ? "ignore" : "pipe",
+        stdout: o.onLine || o.logFile ? [lineSink("stdout")] : "pipe",
+        stderr: o.onLine || o.logFile ? [lineSink("stderr")] : "pipe",
+      });
+      sub = child;
+      for (const sig of pending.splice(0)) child.kill(sig);
+      const r = await child;
+      exited = true;
+      const result: ExecResult = {
+        argv,
+        exitCode: r.exitCode ?? (r.timedOut ? 124 : r.signal ? 128 + signalNumber(r.signal) : 1),
+        stdout: String(r.stdout ?? ""),
+        stderr: String(r.stderr ?? ""),
+        durationMs: Math.round(performance.now() - started),
+        timedOut: r.timedOut,
+        skipped: false,
+      };
+      if (r.signal) result.signal = r.signal;
+      if (r.failed && r.exitCode === undefined && !r.timedOut && r.code === "ENOENT") {
+        result.stderr = `${file}: command not found`;
+        result.exitCode = 127;
+      }
+      if (o.logFile) appendFileSync(o.logFile, `# exit ${result.exitCode} after ${result.durationMs} ms\n`);
+      opts.onCommand?.({
+        argv,
+        cwd: o.cwd,
+        exitCode: result.exitCode,
+        durationMs: result.durationMs,
+        skipped: false,
+      });
+      return result;
+    });
+    return {
+      done,
+      get exited() {
+        return exited;
+      },
+      signal(sig) {
+        if (exited) return;
+        if (sub) sub.kill(sig);
+        else pending.push(sig);
+      },
+    };
+  };
   return {
     dryRun,
+    start,
     async run(argv, o = {}) {
-      const [file, ...args] = argv;
-      if (file === undefined) throw new Error("exec: empty argv");
-      if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
       if (dryRun && o.mutates) {
+        if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
         const r: ExecResult = {
           argv,
           exitCode: 0,
@@ -85,51 +168,14 @@ export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntr
         opts.onCommand?.({ argv, cwd: o.cwd, exitCode: 0, durationMs: 0, skipped: true });
         return r;
       }
-      const lineSink = (stream: "stdout" | "stderr") =>
-        function* (line: unknown) {
-          const text = String(line);
-          o.onLine?.(text, stream);
-          if (o.logFile) appendFileSync(o.logFile, `${text}\n`);
-          yield text;
-        };
-      // Loaded on first use: read-only commands such as `status` never pay for it at start-up.
-      const { execa } = await import("execa");
-      const started = performance.now();
-      const sub = await execa(file, args, {
-        cwd: o.cwd,
-        env: o.env,
-        extendEnv: true,
-        timeout: o.timeoutMs,
-        input: o.input,
-        reject: false,
-        stripFinalNewline: true,
-        stdin: o.input === undefined ? "ignore" : "pipe",
-        stdout: o.onLine || o.logFile ? [lineSink("stdout")] : "pipe",
-        stderr: o.onLine || o.logFile ? [lineSink("stderr")] : "pipe",
-      });
-      const result: ExecResult = {
-        argv,
-        exitCode: sub.exitCode ?? (sub.timedOut ? 124 : 1),
-        stdout: String(sub.stdout ?? ""),
-        stderr: String(sub.stderr ?? ""),
-        durationMs: Math.round(performance.now() - started),
-        timedOut: sub.timedOut,
-        skipped: false,
-      };
-      if (sub.failed && sub.exitCode === undefined && !sub.timedOut && sub.code === "ENOENT") {
-        result.stderr = `${file}: command not found`;
-        result.exitCode = 127;
-      }
-      if (o.logFile) appendFileSync(o.logFile, `# exit ${result.exitCode} after ${result.durationMs} ms\n`);
-      opts.onCommand?.({
-        argv,
-        cwd: o.cwd,
-        exitCode: result.exitCode,
-        durationMs: result.durationMs,
-        skipped: false,
-      });
+      const result = await start(argv, o).done;
       if ((o.reject ?? true) && result.exitCode !== 0) throw new ExecFailure(result);
       return result;
     },
   };
+}
+
+/** The number of a signal name, for the shell-style exit status 128 + n of a killed process. */
+function signalNumber(sig: string): number {
+  return (osConstants.signals as Record<string, number>)[sig] ?? 0;
 }

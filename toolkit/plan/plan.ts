@@ -10,6 +10,7 @@ import { detectInitramfs, modulesLoadPath } from "../modules/persist.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
+import { smokeArgvs } from "../verify/pktgen-smoke.js";
 
 /**
  * The plan: what `up` would do on this host with this recipe, as data: ordered steps with the
@@ -666,23 +667,11 @@ export function buildPlan(i: PlanInputs): Plan {
   );
   const pktgen = join(outDir, "build-apps", "pkt-gen", "pkt-gen");
   const verifyCmds: PlannedCommand[] = [cmd(["dmesg"], false)];
-  if (recipe.verify.pktgen.vale && recipe.netmap.apps.includes("pkt-gen")) {
-    const n = String(recipe.verify.pktgen.count);
-    verifyCmds.push(cmd([pktgen, "-i", "vale0:1", "-f", "rx", "-n", n, "-w", "0"], false));
-    verifyCmds.push(
-      cmd(
-        [pktgen, "-i", "vale0:0", "-f", "tx", "-n", n, "-l", String(recipe.verify.pktgen.size), "-w", "0"],
-        false,
-      ),
-    );
+  if (recipe.netmap.apps.includes("pkt-gen")) {
+    const smoke = smokeArgvs(pktgen, recipe.verify.pktgen);
+    for (const argv of [smoke.valeRx, smoke.valeTx, ...smoke.nicTx.map((n) => n.argv)])
+      if (argv) verifyCmds.push(cmd(argv, false));
   }
-  for (const ifname of recipe.verify.pktgen.interfaces)
-    verifyCmds.push(
-      cmd(
-        [pktgen, "-i", `netmap:${ifname}`, "-f", "tx", "-n", String(recipe.verify.pktgen.count), "-w", "2"],
-        false,
-      ),
-    );
   steps.push(
     step({
       id: "verify",
@@ -697,6 +686,11 @@ export function buildPlan(i: PlanInputs): Plan {
         ...affected.map(
           (ifname) => `${ifname}: native (netmap queues/slots) or emulated as the recipe expects`,
         ),
+        ...(verifyCmds.length > 1
+          ? [
+              `pkt-gen: each sender runs ${recipe.verify.pktgen.seconds} s once its port is ready (the VALE receiver first), then SIGINT; tx and rx figures and the loss from pkt-gen's summaries; fails only when a side moved nothing`,
+            ]
+          : []),
       ],
     }),
   );

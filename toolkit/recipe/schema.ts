@@ -390,7 +390,10 @@ export function recipeSchema(opts: RecipeSchemaOptions) {
             .strictObject({
               vale: z.boolean().default(true),
               interfaces: z.array(ifname).default([]),
-              count: z.int().min(1).max(1e12).default(1_000_000),
+              // Each sender runs this long, then pkt-gen is stopped (SIGINT) and its summary read.
+              seconds: z.int().min(1).max(60).default(3),
+              // Only an upper bound on what a sender sends; the run always ends after `seconds`.
+              count: z.int().min(1).max(1e12).optional(),
               size: z.int().min(60).max(9000).default(60),
             })
             .prefault({}),

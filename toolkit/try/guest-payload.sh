@@ -23,9 +23,12 @@ fi
 
 # Milliseconds since boot from /proc/uptime (centiseconds): no process to start, which under TCG
 # costs more than the resolution lost.
+# The fraction's leading zero goes first: "123.08" would otherwise be read as octal 08 and fail.
 now_ms() {
   read -r up _ </proc/uptime
-  echo $((${up%.*} * 1000 + ${up#*.} * 10))
+  cs=${up#*.}
+  cs=${cs#0}
+  echo $((${up%.*} * 1000 + ${cs:-0} * 10))
 }
 
 # One line per non-loopback interface: what drives it, and which bytes modprobe would load for it.

@@ -1,17 +1,11 @@
 import { badge, color } from "../cli/output.js";
+import { pktgenLines } from "../verify/report.js";
 import type { TryReport, TryStep } from "./report.js";
 
 const secs = (ms: number | null): string => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
 
 const stepBadge = (s: TryStep): string =>
   s.verdict === "passed" ? badge("ok") : s.verdict === "failed" ? badge("fail") : badge("skip");
-
-const pps = (n: number | null | undefined): string =>
-  n === null || n === undefined
-    ? "-"
-    : n >= 1e6
-      ? `${(n / 1e6).toFixed(2)} Mpps`
-      : `${(n / 1e3).toFixed(1)} Kpps`;
 
 /** The human report, one block per question the user has: did it work, on what, and can I go back. */
 export function renderTryReport(r: TryReport): string {
@@ -67,9 +61,8 @@ export function renderTryReport(r: TryReport): string {
     );
   } else line(`${badge("skip")} /dev/netmap not checked (up did not verify)`);
   if (r.pktgen) {
-    const v = r.pktgen.vale;
-    if (v) line(`        pkt-gen VALE: tx ${pps(v.txPps)}, rx ${pps(v.rxPps)}`);
-    for (const p of r.pktgen.interfaces) line(`        pkt-gen ${p.ifname}: tx ${pps(p.txPps)}`);
+    for (const l of pktgenLines(r.pktgen)) line(`        ${l}`);
+    for (const n of r.pktgen.notes) line(`        ${color.dim(n)}`);
     line(color.dim("        (figures from a TCG/KVM guest: they show pkt-gen runs, not line rate)"));
   }
   line(

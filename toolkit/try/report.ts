@@ -1,5 +1,6 @@
 import { ExitCode } from "../core/errors.js";
 import { explainModuleLoadError } from "../parse/dmesg.js";
+import type { VerifyReport } from "../verify/report.js";
 import type { InterfaceSnapshot, PayloadResults } from "./guest-results.js";
 
 /**
@@ -81,15 +82,7 @@ export interface TryReport {
   verify: { ok: boolean; failures: string[] } | null;
   devNetmap: { present: boolean; minor: number | null } | null;
   interfaces: TryInterface[];
-  pktgen: null | {
-    vale?: {
-      txPps: number | null;
-      rxPps: number | null;
-      txPackets: number | null;
-      rxPackets: number | null;
-    };
-    interfaces: Array<{ ifname: string; txPps: number | null }>;
-  };
+  pktgen: VerifyReport["pktgen"];
   rollback: {
     ok: boolean;
     restored: Array<{ path: string; matches: boolean }>;

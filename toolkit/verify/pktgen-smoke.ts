@@ -1,84 +1,235 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Exec } from "../core/exec.js";
+import type { Exec, ExecResult, StartedCommand } from "../core/exec.js";
 import { type PktGenResult, parsePktGen } from "../parse/pkt-gen.js";
 import type { VerifyReport } from "./report.js";
 
-export interface PktGenSmokeOptions {
-  exec: Exec;
-  pktgen: string;
-  count: number;
+/** The recipe's smoke test, resolved: `verify.pktgen` plus the built pkt-gen. */
+export interface PktGenSmokeSpec {
+  /** How long each sender runs once its port is ready. */
+  seconds: number;
+  /** An upper bound on the packets each sender sends (`-n`); never what ends a run. */
+  count?: number | undefined;
   size: number;
   vale: boolean;
   interfaces: readonly string[];
 }
 
-const RUN_TIMEOUT_MS = 30_000;
+/** How long pkt-gen may take at each stage; defaults fit a TCG guest, tests shorten them. */
+export interface SmokeTiming {
+  /** From start until pkt-gen says its port is ready (real pkt-gen maps netmap's memory first). */
+  attachMs: number;
+  /** How long the receiver keeps reading after the sender stopped, for frames still queued. */
+  drainMs: number;
+  /** After SIGINT, how long pkt-gen may take to print its summary and exit before SIGKILL. */
+  graceMs: number;
+  /** pkt-gen's `-w` on a NIC: seconds it waits for the link after the mode switch. */
+  linkWaitSec: number;
+}
 
-const pps = (r: PktGenResult): number | null =>
-  r.speedPps ?? (r.summary && r.summary.seconds > 0 ? r.summary.packets / r.summary.seconds : null);
+export const DEFAULT_TIMING: SmokeTiming = { attachMs: 20_000, drainMs: 500, graceMs: 5_000, linkWaitSec: 2 };
 
-async function runPktGen(
-  exec: Exec,
-  argv: string[],
-): Promise<PktGenResult & { exitCode: number; why: string | undefined }> {
-  const r = await exec.run(argv, { timeoutMs: RUN_TIMEOUT_MS, reject: false });
+export interface PktGenSmokeOptions extends PktGenSmokeSpec {
+  exec: Exec;
+  pktgen: string;
+  timing?: Partial<SmokeTiming>;
+}
+
+/** The pkt-gen command lines of the smoke test, for `plan` and for the run (one definition). */
+export function smokeArgvs(
+  pktgen: string,
+  s: PktGenSmokeSpec,
+  linkWaitSec: number = DEFAULT_TIMING.linkWaitSec,
+): { valeRx?: string[]; valeTx?: string[]; nicTx: Array<{ ifname: string; argv: string[] }> } {
+  // The count only bounds a sender; the receiver runs until it is stopped, so lost frames can
+  // never leave it waiting for a count it will not reach.
+  const bound = s.count === undefined ? [] : ["-n", String(s.count)];
+  const tx = (port: string, wait: number) => [
+    pktgen,
+    "-i",
+    port,
+    "-f",
+    "tx",
+    "-l",
+    String(s.size),
+    "-w",
+    String(wait),
+    ...bound,
+  ];
+  return {
+    ...(s.vale ? { valeRx: [pktgen, "-i", "vale0:1", "-f", "rx", "-w", "0"], valeTx: tx("vale0:0", 0) } : {}),
+    nicTx: s.interfaces.map((ifname) => ({ ifname, argv: tx(`netmap:${ifname}`, linkWaitSec) })),
+  };
+}
+
+// pkt-gen says its port is open and it is about to move packets: "start_threads [..] Ready...",
+// then "sender_body [..] start, ..." or "receiver_body [..] reading from ...".
+const READY =
+  /\bstart_threads \[\s*\d+\] Ready\.\.\.$|\b(sender_body \[\s*\d+\] start,|receiver_body \[\s*\d+\] reading from)/;
+
+interface Running {
+  cmd: StartedCommand;
+  /** Resolves true when the port is ready, false when pkt-gen exited first. */
+  ready: Promise<boolean>;
+}
+
+function startPktGen(exec: Exec, argv: string[], backstopMs: number): Running {
+  let settle: (v: boolean) => void = () => {};
+  const ready = new Promise<boolean>((resolve) => {
+    settle = resolve;
+  });
+  const cmd = exec.start(argv, {
+    timeoutMs: backstopMs,
+    onLine: (line) => {
+      if (READY.test(line.trim())) settle(true);
+    },
+  });
+  void cmd.done.then(() => settle(false));
+  return { cmd, ready };
+}
+
+type ReadyState = "ready" | "exited" | "timeout";
+
+async function waitReady(r: Running, ms: number): Promise<ReadyState> {
+  const ac = new AbortController();
+  const v = await Promise.race([
+    r.ready,
+    sleep(ms, "timeout" as const, { signal: ac.signal }).catch(() => "timeout" as const),
+  ]);
+  ac.abort();
+  return v === "timeout" ? "timeout" : v ? "ready" : "exited";
+}
+
+/** SIGINT (pkt-gen then prints its summary), and SIGKILL when it does not exit within the grace. */
+async function stopPktGen(r: Running, graceMs: number): Promise<{ result: ExecResult; killed: boolean }> {
+  r.cmd.signal("SIGINT");
+  const ac = new AbortController();
+  const first = await Promise.race([
+    r.cmd.done,
+    sleep(graceMs, null, { signal: ac.signal }).catch(() => null),
+  ]);
+  ac.abort();
+  if (first) return { result: first, killed: false };
+  r.cmd.signal("SIGKILL");
+  return { result: await r.cmd.done, killed: true };
+}
+
+/** One side's figures, from pkt-gen's own output, and why it moved nothing when it did not. */
+interface Side {
+  packets: number | null;
+  pps: number | null;
+  why: string;
+  notes: string[];
+}
+
+function measure(
+  role: "tx" | "rx",
+  port: string,
+  state: ReadyState,
+  end: { result: ExecResult; killed: boolean },
+  attachMs: number,
+): Side {
+  const r = end.result;
+  const p: PktGenResult = parsePktGen(r.stdout, r.stderr);
+  const notes: string[] = [];
+  let packets: number | null = p.summary?.packets ?? (p.nothing ? 0 : null);
+  let pps: number | null =
+    p.speedPps ?? (p.summary && p.summary.seconds > 0 ? p.summary.packets / p.summary.seconds : null);
+  if (packets === null && p.perSecond.length > 0) {
+    // Killed before its summary: its per-second lines still say what it moved.
+    packets = Math.round(p.perSecond.reduce((a, s) => a + s.pkts, 0));
+    const usec = p.perSecond.reduce((a, s) => a + s.usec, 0);
+    pps = usec > 0 ? packets / (usec / 1e6) : null;
+    notes.push(`pkt-gen ${role} on ${port} printed no summary (killed); counted from its per-second lines`);
+  }
   // pkt-gen's own reason, when it printed one besides its timestamped log lines ("... aborting").
-  const why = r.stderr
+  const said = `${r.stderr}\n${r.stdout}`
     .split("\n")
     .map((l) => l.trim())
-    .find((l) => l !== "" && !/^\d+\.\d+ /.test(l) && !/^usage:/.test(l));
-  return { ...parsePktGen(r.stdout, r.stderr), exitCode: r.exitCode, why };
+    .find(
+      (l) =>
+        l !== "" &&
+        !/^\d+\.\d+ /.test(l) &&
+        !/^usage:/.test(l) &&
+        !/^(Sending on|Receiving from|\d+\.\d+\.\d+\.\d+ ->)/.test(l) &&
+        !/^(Sent|Received) nothing\.$/.test(l),
+    );
+  const why = p.error
+    ? `${p.error.text} (${p.error.hint})`
+    : state === "timeout"
+      ? `its port was not ready within ${Math.round(attachMs / 1000)} s (no "Ready..." line)`
+      : end.killed
+        ? `it did not exit within the grace after SIGINT and was killed, printing nothing`
+        : said
+          ? `${said} (exit ${r.exitCode})`
+          : p.nothing
+            ? `pkt-gen says "${role === "tx" ? "Sent" : "Received"} nothing." (exit ${r.exitCode})`
+            : `pkt-gen printed no summary (exit ${r.exitCode}${r.signal ? `, ${r.signal}` : ""})`;
+  return { packets, pps, why, notes };
 }
 
 /**
- * pkt-gen on a VALE pair (receiver started first on vale0:1, then the sender on vale0:0), then
- * tx on each chosen interface. Numbers come from pkt-gen's own output, never assumed: a side
- * that could not run is null, with the reason in `notes`, and a failure in `failures`.
+ * pkt-gen on a VALE pair, then tx on each chosen interface, bounded in time, never by a count:
+ * the receiver (vale0:1) starts first and the sender only once the receiver says its port is
+ * attached; the sender runs `seconds`, both are stopped with SIGINT so they print their summaries
+ * (SIGKILL after a grace, with the per-second lines as the fallback count). The figures and the
+ * loss come from pkt-gen's own output; a side fails only when it moved nothing, with pkt-gen's
+ * reason. A receiver that loses frames (real VALE drops what a lagging receiver cannot take) passes.
  */
 export async function pktgenSmoke(
   o: PktGenSmokeOptions,
 ): Promise<{ pktgen: NonNullable<VerifyReport["pktgen"]>; failures: string[] }> {
+  const t: SmokeTiming = { ...DEFAULT_TIMING, ...o.timing };
   const failures: string[] = [];
   const notes: string[] = [];
-  const out: NonNullable<VerifyReport["pktgen"]> = { interfaces: [], notes };
-  const n = String(o.count);
-  if (o.vale) {
-    const rxRun = runPktGen(o.exec, [o.pktgen, "-i", "vale0:1", "-f", "rx", "-n", n, "-w", "0"]);
-    // Give the receiver a moment to attach its port, so the sender's first batch has a peer.
-    await Promise.race([rxRun, sleep(300)]);
-    const tx = await runPktGen(o.exec, [
-      o.pktgen,
-      "-i",
-      "vale0:0",
-      "-f",
-      "tx",
-      "-n",
-      n,
-      "-l",
-      String(o.size),
-      "-w",
-      "0",
-    ]);
-    const rx = await rxRun;
+  const out: NonNullable<VerifyReport["pktgen"]> = { interfaces: [], notes, seconds: o.seconds };
+  const argvs = smokeArgvs(o.pktgen, o, t.linkWaitSec);
+  const runMs = o.seconds * 1000;
+  // The last resort if pkt-gen ignores even SIGKILL's wait: every stage's bound, plus a margin.
+  const backstop = (waitSec: number) =>
+    t.attachMs + waitSec * 1000 + runMs + t.drainMs + 2 * t.graceMs + 10_000;
+
+  /** Start a sender, let it run `seconds` once ready (or until its count ends it), stop it. */
+  const send = async (argv: string[], waitSec: number) => {
+    const run = startPktGen(o.exec, argv, backstop(waitSec));
+    const state = await waitReady(run, t.attachMs + waitSec * 1000);
+    if (state === "ready") {
+      const ac = new AbortController();
+      await Promise.race([run.cmd.done, sleep(runMs, undefined, { signal: ac.signal }).catch(() => {})]);
+      ac.abort();
+    }
+    return { state, end: await stopPktGen(run, t.graceMs) };
+  };
+
+  if (argvs.valeRx && argvs.valeTx) {
+    const rx = startPktGen(o.exec, argvs.valeRx, backstop(0));
+    const rxState = await waitReady(rx, t.attachMs);
+    const txRun = await send(argvs.valeTx, 0);
+    if (rxState === "ready") await sleep(t.drainMs);
+    const rxEnd = await stopPktGen(rx, t.graceMs);
+    const tx = measure("tx", "vale0:0", txRun.state, txRun.end, t.attachMs);
+    const rxs = measure("rx", "vale0:1", rxState, rxEnd, t.attachMs);
+    notes.push(...tx.notes, ...rxs.notes);
+    const lost = tx.packets !== null && rxs.packets !== null ? Math.max(0, tx.packets - rxs.packets) : null;
     out.vale = {
-      txPps: tx.error ? null : pps(tx),
-      rxPps: rx.error ? null : pps(rx),
-      txPackets: tx.summary?.packets ?? null,
-      rxPackets: rx.error ? null : (rx.summary?.packets ?? null),
+      txPps: tx.pps,
+      rxPps: rxs.pps,
+      txPackets: tx.packets,
+      rxPackets: rxs.packets,
+      lost,
+      lossPct: lost !== null && tx.packets ? Math.round((lost / tx.packets) * 10_000) / 100 : null,
     };
-    if (tx.error || tx.exitCode !== 0 || !tx.summary || tx.summary.packets === 0)
+    if (!tx.packets) failures.push(`pkt-gen tx on vale0:0 moved no packets: ${tx.why}`);
+    if (!rxs.packets)
       failures.push(
-        `pkt-gen tx on vale0:0 moved no packets${tx.error ? `: ${tx.error.text} (${tx.error.hint})` : ` (exit ${tx.exitCode})`}`,
+        `pkt-gen rx on vale0:1 received nothing: ${tx.packets ? rxs.why : `the sender moved nothing either; ${rxs.why}`}`,
       );
-    if (rx.error) notes.push(`VALE rx not measured: ${rx.why ?? rx.error.text}`);
-    else if (!rx.summary || rx.summary.packets === 0)
-      failures.push(`pkt-gen rx on vale0:1 received nothing (exit ${rx.exitCode})`);
   }
-  for (const ifname of o.interfaces) {
-    const r = await runPktGen(o.exec, [o.pktgen, "-i", `netmap:${ifname}`, "-f", "tx", "-n", n, "-w", "2"]);
-    out.interfaces.push({ ifname, txPps: r.error ? null : pps(r) });
-    if (r.error || !r.summary || r.summary.packets === 0)
-      failures.push(`pkt-gen tx on ${ifname} moved no packets${r.error ? `: ${r.error.hint}` : ""}`);
+  for (const { ifname, argv } of argvs.nicTx) {
+    const run = await send(argv, t.linkWaitSec);
+    const s = measure("tx", `netmap:${ifname}`, run.state, run.end, t.attachMs);
+    notes.push(...s.notes);
+    out.interfaces.push({ ifname, txPps: s.pps, txPackets: s.packets });
+    if (!s.packets) failures.push(`pkt-gen tx on ${ifname} moved no packets: ${s.why}`);
   }
   return { pktgen: out, failures };
 }

@@ -6,7 +6,7 @@ import { listHostDir, readHostLink, readHostText } from "../host/host-fs.js";
 import { netmapEvents } from "../parse/dmesg.js";
 import { parseProcMisc, parseProcModules } from "../parse/proc.js";
 import { type DmesgCursor, linesAfter, readDmesg } from "./dmesg-cursor.js";
-import { pktgenSmoke } from "./pktgen-smoke.js";
+import { type PktGenSmokeSpec, pktgenSmoke, type SmokeTiming } from "./pktgen-smoke.js";
 import type { VerifyReport } from "./report.js";
 
 export interface VerifyOptions {
@@ -18,16 +18,16 @@ export interface VerifyOptions {
   /** The drivers swapped, with the mode the plan expects of their interfaces. */
   drivers: ReadonlyArray<{ module: string; mode: "native" | "emulated" }>;
   /** pkt-gen binary when it was built; undefined skips the smoke test. */
-  pktgen?: { path: string; vale: boolean; interfaces: readonly string[]; count: number; size: number };
+  pktgen?: PktGenSmokeSpec & { path: string };
+  /** Shorter pkt-gen timings (tests). */
+  pktgenTiming?: Partial<SmokeTiming>;
 }
 
 /** The recipe's pkt-gen smoke test for a built pkt-gen; undefined when none was built or none is asked for. */
-export function pktgenOptions(
-  p: { vale: boolean; interfaces: readonly string[]; count: number; size: number },
-  path: string | undefined,
-): VerifyOptions["pktgen"] {
+export function pktgenOptions(p: PktGenSmokeSpec, path: string | undefined): VerifyOptions["pktgen"] {
   if (!path || !(p.vale || p.interfaces.length > 0)) return undefined;
-  return { path, vale: p.vale, interfaces: p.interfaces, count: p.count, size: p.size };
+  const spec = { path, vale: p.vale, interfaces: p.interfaces, seconds: p.seconds, size: p.size };
+  return p.count === undefined ? spec : { ...spec, count: p.count };
 }
 
 /** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
@@ -118,13 +118,12 @@ export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
 
   let pktgen: VerifyReport["pktgen"] = null;
   if (o.pktgen && failures.length === 0) {
+    const { path, ...spec } = o.pktgen;
     const smoke = await pktgenSmoke({
+      ...spec,
       exec: o.exec,
-      pktgen: o.pktgen.path,
-      count: o.pktgen.count,
-      size: o.pktgen.size,
-      vale: o.pktgen.vale,
-      interfaces: o.pktgen.interfaces,
+      pktgen: path,
+      ...(o.pktgenTiming ? { timing: o.pktgenTiming } : {}),
     });
     pktgen = smoke.pktgen;
     failures.push(...smoke.failures);

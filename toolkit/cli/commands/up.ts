@@ -7,6 +7,7 @@ import { defaultStateDir } from "../../state/lock.js";
 import type { KernelUpOptions } from "../../up/kernel-phase.js";
 import type { UpReport } from "../../up/report.js";
 import { runUp, type UpOptions } from "../../up/up.js";
+import { pktgenLines } from "../../verify/report.js";
 import { badge, color, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
@@ -53,11 +54,7 @@ function printHuman(r: UpReport): void {
       out.push(
         `${badge(i.mode === i.expected ? "ok" : "fail")} ${i.ifname} (${i.driver ?? "no driver"}): ${i.mode}`,
       );
-    const vale = v.pktgen?.vale;
-    if (vale)
-      out.push(
-        `${badge("ok")} pkt-gen VALE: tx ${vale.txPps === null ? "-" : `${(vale.txPps / 1e6).toFixed(3)} Mpps`}, rx ${vale.rxPps === null ? "-" : `${(vale.rxPps / 1e6).toFixed(3)} Mpps`}`,
-      );
+    if (v.pktgen) for (const l of pktgenLines(v.pktgen)) out.push(`${badge("ok")} ${l}`);
     for (const n of v.pktgen?.notes ?? []) out.push(`${badge("info")} ${n}`);
     for (const f of v.failures) out.push(`${badge("fail")} ${f}`);
   }
