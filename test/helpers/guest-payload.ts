@@ -103,12 +103,20 @@ export function assertBasicUpDown(t: ExecutionContext, out: Json, log: string): 
   t.true(v.dmesg.excerpt.some((l: string) => /eth0: netmap queues\/slots: TX 1\/256, RX 1\/256/.test(l)));
   t.deepEqual(v.modules, [{ name: "e1000", deps: ["netmap"], dependsOnNetmap: true }]);
   t.deepEqual(v.interfaces, [{ ifname: "eth0", driver: "e1000", mode: "native", expected: "native" }]);
-  // The stand-in pkt-gen sends on VALE but cannot receive: tx counted, rx null with the reason.
-  t.true(v.pktgen.vale.txPackets === 100000, JSON.stringify(v.pktgen));
-  t.true(v.pktgen.vale.txPps > 0);
-  t.is(v.pktgen.vale.rxPps, null);
-  t.regex(v.pktgen.notes.join("\n"), /VALE rx not measured: .*rx is not supported/);
-  t.log(`up: ${out.up1.ms} ms, VALE tx ${(v.pktgen.vale.txPps / 1e6).toFixed(3)} Mpps`);
+  // The stand-in's VALE pair: time-bounded tx and rx, both counted from pkt-gen's summaries; its
+  // receiver lags, so frames are lost, and verify still passes with the loss reported.
+  const vale = v.pktgen.vale;
+  t.true(vale.txPackets > 0 && vale.txPps > 0, JSON.stringify(v.pktgen));
+  t.true(vale.rxPackets > 0 && vale.rxPps > 0, JSON.stringify(v.pktgen));
+  t.is(vale.lost, vale.txPackets - vale.rxPackets);
+  t.is(typeof vale.lossPct, "number");
+  // NIC tx on eth0 at about an emulated e1000's rate: a count-bound run of 1,000,000 would not end.
+  const nic = v.pktgen.interfaces[0];
+  t.is(nic.ifname, "eth0");
+  t.true(nic.txPackets > 0 && nic.txPps < 70_000, JSON.stringify(nic));
+  t.log(
+    `up: ${out.up1.ms} ms; VALE tx ${vale.txPackets} rx ${vale.rxPackets} lost ${vale.lossPct}%; eth0 tx ${Math.round(nic.txPps)} pps`,
+  );
   // After up: the patched e1000 drives eth0 and the address set before the swap is back.
   t.true(out.afterUp.e1000UsesNetmap);
   t.true(out.afterUp.devNetmap);
