@@ -8,17 +8,22 @@ import { BlockedError, StepError, UserError } from "../../toolkit/core/errors.js
 import { createExec } from "../../toolkit/core/exec.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
 import { ensureKernelSources, readKernelTarget } from "../../toolkit/sources/kernel-sources.js";
-import { ksrcCacheDir, standinDir } from "../helpers/kernel-sources.js";
+import { debianKernel, reEscape } from "../helpers/debian-kernel.js";
+import { standinDir, unpackedDriverSources } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
 
 /**
  * The build through the toolkit, for real: the netmap stand-in built against the installed
- * Debian headers and the unpacked linux-source-6.1. One cold build is shared by the tests below
+ * Debian headers and the unpacked linux-source-X.Y of its series. One cold build is shared by the tests below
  * (serial), so the file stays around two compiles.
  */
 
-const RELEASE = "6.1.0-56-amd64";
-const KDIR = `/lib/modules/${RELEASE}/build`;
+// The installed Debian kernel (whatever ABI release apt installed); throws naming the missing package.
+const kernel = debianKernel();
+const RELEASE = kernel.release;
+const KDIR = kernel.buildDir;
+// A release no host here runs, for the bundle's release check.
+const OTHER_RELEASE = `${kernel.version}-not-this-host`;
 const catalog = loadDriverCatalog();
 const knownDrivers = catalog.list().map((d) => d.token);
 const exec = createExec();
@@ -53,12 +58,10 @@ const status = (r: BuildResult, id: string) => r.run.outcomes.find((o) => o.id =
 let cold: BuildResult;
 
 test.before(async () => {
-  // Reuse the stand-in tests' partial unpack when present; else the kernel-sources module unpacks
-  // the distro tarball itself (once per machine, kept under .cache/).
-  const partial = readdirSync(existsSync(ksrcCacheDir) ? ksrcCacheDir : repoRoot).find((n) =>
-    existsSync(join(ksrcCacheDir, n, ".np-unpacked")),
-  );
-  if (partial) kernelSources = join(ksrcCacheDir, partial);
+  // Reuse the stand-in tests' partial unpack when it is of the installed tarball; else the
+  // kernel-sources module unpacks the distro tarball itself (once per machine, kept under .cache/).
+  const partial = unpackedDriverSources(kernel.sourceTarball);
+  if (partial) kernelSources = partial;
   else {
     const target = readKernelTarget({ release: RELEASE, buildDir: KDIR });
     const ks = await ensureKernelSources(target, {
@@ -83,7 +86,7 @@ test.serial(
     const m = cold.manifest;
     if (!m) return t.fail("no manifest");
     t.is(m.kernelRelease, RELEASE);
-    t.is(m.kernelVersion, "6.1.192");
+    t.is(m.kernelVersion, kernel.version);
     t.deepEqual(m.native, ["e1000"]);
     const netmap = m.modules.find((x) => x.name === "netmap");
     const e1000 = m.modules.find((x) => x.name === "e1000");
@@ -240,9 +243,12 @@ test.serial(
       m.modules.map((x) => x.sha256),
     );
     const wrong = await t.throwsAsync(
-      readBundle(file, { exec, release: "6.12.0-1-amd64", into: join(cacheDir, "bundle-open2") }),
+      readBundle(file, { exec, release: OTHER_RELEASE, into: join(cacheDir, "bundle-open2") }),
     );
     t.true(wrong instanceof BlockedError);
-    t.regex(wrong?.message ?? "", /built for 6\.1\.0-56-amd64, but this host runs 6\.12\.0-1-amd64/);
+    t.regex(
+      wrong?.message ?? "",
+      new RegExp(`built for ${reEscape(RELEASE)}, but this host runs ${reEscape(OTHER_RELEASE)}`),
+    );
   },
 );

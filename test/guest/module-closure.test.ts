@@ -7,6 +7,7 @@ import {
   parseModulesDep,
   resolveModuleClosure,
 } from "../../toolkit/guest/module-closure.js";
+import { debianKernelImage } from "../helpers/debian-kernel.js";
 
 const DEP = `kernel/fs/netfs/netfs.ko:
 kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
@@ -57,7 +58,7 @@ test("built-in modules are skipped, unknown ones are a blocker naming who needs 
 
 // Needs an installed guest kernel, like the rest of the guest tier.
 test("guest: the installed guest kernel's boot-module closure resolves (real modules.dep)", (t) => {
-  const { kernelRelease } = findGuestKernel("/");
+  const { kernelRelease } = findGuestKernel("/", debianKernelImage().release);
   const order = moduleClosureFor("/", kernelRelease, ["virtio_pci", "9pnet_virtio", "9p", "overlay"]);
   const names = order.map((m) => m.name);
   t.true(names.indexOf("virtio_pci_modern_dev") < names.indexOf("virtio_pci"));

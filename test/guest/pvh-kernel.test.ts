@@ -5,6 +5,7 @@ import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
 import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
 import { hasPvhEntry, pvhKernel } from "../../toolkit/guest/pvh-kernel.js";
+import { debianKernelImage } from "../helpers/debian-kernel.js";
 
 const cacheDir = mkdtempSync(join(tmpdir(), "np-pvh-"));
 test.after.always(() => rmSync(cacheDir, { recursive: true, force: true }));
@@ -15,7 +16,7 @@ test("random bytes and a truncated ELF header have no PVH entry", (t) => {
 });
 
 test("guest: the distribution bzImage yields a cached PVH-bootable vmlinux", async (t) => {
-  const { kernel } = findGuestKernel("/");
+  const { kernel } = findGuestKernel("/", debianKernelImage().release);
   t.false(hasPvhEntry(readFileSync(kernel)), "a bzImage is not an ELF");
   const exec = createExec();
   const vmlinux = await pvhKernel(exec, kernel, cacheDir);

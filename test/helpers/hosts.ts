@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fixture } from "./paths.js";
@@ -12,3 +12,13 @@ export function copyHostTree(name: string): string {
   cpSync(hostTree(name), dest, { recursive: true, verbatimSymlinks: true });
   return dest;
 }
+
+/**
+ * The kernel release every fixture host tree captures (debian12-e1000's /proc/sys/kernel/osrelease,
+ * 6.1.0-56-amd64): a fixed recording, not the kernel installed here (for that, see debian-kernel.ts).
+ * Tests that need some release for synthetic records use it too, so no test names one literally.
+ */
+export const FIXTURE_RELEASE: string = readFileSync(
+  join(hostTree("debian12-e1000"), "proc/sys/kernel/osrelease"),
+  "utf8",
+).trim();

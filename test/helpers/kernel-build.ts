@@ -7,15 +7,22 @@ import {
   type KernelBuildResult,
 } from "../../toolkit/kernel/build-and-install.js";
 import type { Recipe } from "../../toolkit/recipe/schema.js";
+import { debianKernel } from "./debian-kernel.js";
 import { repoRoot } from "./paths.js";
 
-/** The cache the kernel tests share (gitignored): unpacked 6.1 sources and built kernel trees. */
+/** The cache the kernel tests share (gitignored): unpacked distro sources and built kernel trees. */
 export const kernelTestCache: string = join(repoRoot, ".cache", "kernel-test");
 
-/** The Debian source package tarball CI installs. */
-export const linuxSource61 = "/usr/src/linux-source-6.1.tar.xz";
+/**
+ * The sources of the toolkit-built test kernel: the linux-source-X.Y tarball of the installed
+ * Debian kernel's series (linux-source-6.1 on bookworm), found by debian-kernel.ts.
+ */
+export const testKernelSources = (): { kind: "distro"; tarball: string } => ({
+  kind: "distro",
+  tarball: debianKernel().sourceTarball,
+});
 
-/** The recipe of the toolkit-built test kernel: linux-source-6.1 with guest-minimal, e1000 as a module. */
+/** The recipe of the toolkit-built test kernel: the distro's linux-source with guest-minimal, e1000 as a module. */
 export const testKernelRecipeYaml = (
   name: string,
   src: { dir: string; version: string },
@@ -46,7 +53,7 @@ export const buildTestKernel = (
     cacheDir: kernelTestCache,
     exec,
     driverCatalog: catalog,
-    sources: { kind: "distro", tarball: linuxSource61 },
+    sources: testKernelSources(),
     base: { kind: "tiny" },
     ...extra,
   });

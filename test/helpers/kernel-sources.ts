@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { debianKernel } from "./debian-kernel.js";
 import { repoRoot } from "./paths.js";
 
 /** The netmap stand-in source tree the tests build (not netmap: see its README.md). */
@@ -13,17 +14,23 @@ export const ksrcCacheDir: string = join(repoRoot, ".cache", "ksrc");
 const members = ["drivers/net", "Makefile"];
 
 /**
- * A Debian linux-source tarball (`/usr/src/linux-source-X.Y.tar.xz`), newest first;
- * CI installs linux-source-6.1, so a missing tarball is an error, not a skip.
+ * The linux-source tarball of the installed Debian kernel's series (`/usr/src/linux-source-X.Y.tar.xz`);
+ * a missing one is an error naming the package, not a skip (see debian-kernel.ts).
  */
-export function linuxSourceTarball(): string {
-  const found = readdirSync("/usr/src")
-    .filter((f) => /^linux-source-\d+\.\d+\.tar\.xz$/.test(f))
-    .sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
-  if (found[0] === undefined) {
-    throw new Error("no /usr/src/linux-source-X.Y.tar.xz: install the linux-source-6.1 package");
-  }
-  return join("/usr/src", found[0]);
+export const linuxSourceTarball = (): string => debianKernel().sourceTarball;
+
+/** What the stamp of an unpack records: the tarball and its size and mtime, so an apt upgrade of it re-unpacks. */
+const stampText = (tarball: string): string => {
+  const st = statSync(tarball);
+  return `${tarball}\n${st.size} ${st.mtimeMs}\n${members.join("\n")}\n`;
+};
+
+const readIf = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, "utf8") : undefined);
+
+/** The driver sources already unpacked from the current tarball, if they are (nothing is unpacked here). */
+export function unpackedDriverSources(tarball: string = linuxSourceTarball()): string | undefined {
+  const dest = join(ksrcCacheDir, basename(tarball, ".tar.xz"));
+  return readIf(join(dest, ".np-unpacked")) === stampText(tarball) ? dest : undefined;
 }
 
 /**
@@ -35,7 +42,9 @@ export function ensureKernelDriverSources(tarball: string = linuxSourceTarball()
   const top = basename(tarball, ".tar.xz");
   const dest = join(ksrcCacheDir, top);
   const stamp = join(dest, ".np-unpacked");
-  if (existsSync(stamp)) return dest;
+  const expected = stampText(tarball);
+  const current = () => readIf(stamp) === expected;
+  if (current()) return dest;
   mkdirSync(ksrcCacheDir, { recursive: true });
   const scratch = join(ksrcCacheDir, `.unpack-${process.pid}-${Date.now()}`);
   mkdirSync(scratch);
@@ -43,13 +52,14 @@ export function ensureKernelDriverSources(tarball: string = linuxSourceTarball()
     execFileSync("tar", ["-xf", tarball, "-C", scratch, ...members.map((m) => `${top}/${m}`)], {
       stdio: ["ignore", "ignore", "pipe"],
     });
-    writeFileSync(join(scratch, top, ".np-unpacked"), `${tarball}\n${members.join("\n")}\n`);
-    if (existsSync(dest) && !existsSync(stamp)) rmSync(dest, { recursive: true, force: true });
+    writeFileSync(join(scratch, top, ".np-unpacked"), expected);
+    // Not stamped for this tarball: a killed unpack, or one of an older linux-source package.
+    if (existsSync(dest) && !current()) rmSync(dest, { recursive: true, force: true });
     try {
       renameSync(join(scratch, top), dest);
     } catch (e) {
       // Another process won the race: its tree is complete, use it.
-      if (!existsSync(stamp)) throw e;
+      if (!current()) throw e;
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -57,19 +67,8 @@ export function ensureKernelDriverSources(tarball: string = linuxSourceTarball()
   return dest;
 }
 
-/**
- * The installed kernel headers to build against: /lib/modules/<kver>/build for the kernel
- * release whose major.minor matches the source tarball (6.1 for linux-source-6.1).
- */
-export function kernelHeaders(tarball: string = linuxSourceTarball()): { kver: string; kdir: string } {
-  const series = /linux-source-(\d+\.\d+)/.exec(tarball)?.[1] ?? "";
-  const kvers = existsSync("/lib/modules") ? readdirSync("/lib/modules") : [];
-  for (const kver of kvers.sort().reverse()) {
-    const kdir = join("/lib/modules", kver, "build");
-    const uts = join(kdir, "include", "generated", "utsrelease.h");
-    if (kver.startsWith(`${series}.`) && existsSync(uts) && readFileSync(uts, "utf8").includes(`"${kver}"`)) {
-      return { kver, kdir };
-    }
-  }
-  throw new Error(`no kernel headers for ${series} in /lib/modules/*/build: install linux-headers-amd64`);
+/** The installed Debian kernel's headers to build against: its release and /lib/modules/<release>/build. */
+export function kernelHeaders(): { kver: string; kdir: string } {
+  const k = debianKernel();
+  return { kver: k.release, kdir: k.buildDir };
 }

@@ -9,12 +9,13 @@ import type { KernelBuildResult } from "../../toolkit/kernel/build-and-install.j
 import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { loadRecipe, parseRecipeText } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { staticBusybox } from "../helpers/debian-kernel.js";
 import { assertBasicUpDown, runUpPayload } from "../helpers/guest-payload.js";
 import {
   buildTestKernel,
   kernelTestCache,
-  linuxSource61,
   testKernelRecipeYaml,
+  testKernelSources,
 } from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
@@ -46,10 +47,7 @@ test.serial(
   async (t) => {
     t.timeout(40 * 60_000);
     const t0 = performance.now();
-    const src = await ensureBuildSources(
-      { kind: "distro", tarball: linuxSource61 },
-      { cacheDir: kernelTestCache, exec },
-    );
+    const src = await ensureBuildSources(testKernelSources(), { cacheDir: kernelTestCache, exec });
     times.sources = since(t0);
     const recipe = parseRecipeText(
       testKernelRecipeYaml("kernel-guest", src, standinDir),
@@ -117,7 +115,7 @@ test.serial(
 
     const busybox = join(stage, "bin", "busybox");
     mkdirSync(join(stage, "bin"), { recursive: true });
-    if (!existsSync(busybox)) copyFileSync("/bin/busybox", busybox);
+    if (!existsSync(busybox)) copyFileSync(staticBusybox(), busybox);
     mkdirSync(work, { recursive: true });
     const initrd = join(work, "initramfs.cpio");
     // 9p, virtio and overlay are built in: modules.builtin lists them, so the closure is empty.

@@ -8,8 +8,8 @@ import { parseRecipeText } from "../../toolkit/recipe/load.js";
 import {
   buildTestKernel,
   kernelTestCache,
-  linuxSource61,
   testKernelRecipeYaml,
+  testKernelSources,
 } from "../helpers/kernel-build.js";
 import { standinDir } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
@@ -28,10 +28,7 @@ const tmp = tempDirs(test);
 
 test("kernel.install deb: bindeb-pkg makes linux-image-<release>, and the staged install from it has the image and e1000.ko", async (t) => {
   t.timeout(40 * 60_000);
-  const src = await ensureBuildSources(
-    { kind: "distro", tarball: linuxSource61 },
-    { cacheDir: kernelTestCache, exec },
-  );
+  const src = await ensureBuildSources(testKernelSources(), { cacheDir: kernelTestCache, exec });
   const recipe = parseRecipeText(
     testKernelRecipeYaml("kernel-package", src, standinDir).replace(
       "  localversion: np\n",

@@ -23,6 +23,7 @@ import {
 } from "../../toolkit/modules/install.js";
 import { type PersistResult, persistModules } from "../../toolkit/modules/persist.js";
 import { commit, openTransaction } from "../../toolkit/state/journal.js";
+import { debianKernel } from "../helpers/debian-kernel.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
 
 /**
@@ -37,13 +38,13 @@ export const e1000Rel: string = "kernel/drivers/net/ethernet/intel/e1000/e1000.k
 
 /** The kernel release whose modules and build dir the tests use (the installed Debian kernel). */
 export const kver: string = (() => {
-  const base = "/lib/modules";
-  const candidates = existsSync(base) ? readdirSync(base).sort() : [];
-  const k = candidates.find(
-    (v) => existsSync(join(base, v, "build", "Makefile")) && existsSync(join(base, v, e1000Rel)),
-  );
-  if (!k) throw new Error(`sysroot tests need a kernel with headers and ${e1000Rel} under /lib/modules`);
-  return k;
+  const k = debianKernel(); // throws naming the missing package
+  if (!existsSync(join(k.moduleDir, e1000Rel))) {
+    throw new Error(
+      `sysroot tests need ${join(k.moduleDir, e1000Rel)}: reinstall linux-image-${k.release} (apt-get install --reinstall linux-image-${k.release})`,
+    );
+  }
+  return k.release;
 })();
 
 /** A few more real modules so the tree is not trivial (virtio_net and its dependency chain). */

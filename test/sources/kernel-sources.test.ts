@@ -10,20 +10,43 @@ import {
   readKernelTarget,
   treeMakefileVersion,
 } from "../../toolkit/sources/kernel-sources.js";
+import { debianKernel, dpkgVersion, reEscape, upstreamVersion } from "../helpers/debian-kernel.js";
 
 const exec = createExec();
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
-test("the installed Debian headers: 6.1.0-56-amd64 is Linux 6.1.192, code 601c0", (t) => {
-  const k = readKernelTarget({ release: "6.1.0-56-amd64" });
-  t.is(k.version, "6.1.192");
-  t.is(k.versionCode, "601c0");
+/** netmap's configure code, computed here on its own: printf "%03x%02x" of (major<<8|minor), sublevel capped. */
+const configureCode = (version: string): string => {
+  const [a, b, c] = version.split(".").map(Number);
+  return `${(((a ?? 0) << 8) | (b ?? 0)).toString(16).padStart(3, "0")}${Math.min(c ?? 0, 255)
+    .toString(16)
+    .padStart(2, "0")}`;
+};
+
+test("the installed Debian headers: the ABI release is the upstream version dpkg names, with its configure code", (t) => {
+  const { release } = debianKernel();
+  const k = readKernelTarget({ release });
+  // dpkg's own word for the headers package (6.1.192-3 for 6.1.0-57-amd64), not the toolkit's reading.
+  const pkg = dpkgVersion(`linux-headers-${release}`);
+  if (!pkg) return t.fail(`dpkg does not list linux-headers-${release}: install linux-headers-amd64`);
+  t.log(`${release}: linux-headers ${pkg}, Linux ${k.version}, code ${k.versionCode}`);
+  t.is(k.version, upstreamVersion(pkg));
+  t.regex(k.version, /^\d+\.\d+\.\d+$/);
+  t.is(k.versionCode, configureCode(k.version));
   t.is(k.versionSource, "version.h");
   t.false(k.sublevelCapped);
-  t.is(k.buildDir, "/lib/modules/6.1.0-56-amd64/build");
+  t.is(k.buildDir, `/lib/modules/${release}/build`);
   // Debian's headers Makefile is one `include` of the common one: followed.
-  t.is(treeMakefileVersion(k.buildDir), "6.1.192");
+  t.is(treeMakefileVersion(k.buildDir), k.version);
 });
+
+test("the code computed here agrees with netmap's configure on known versions (6.1.192 is 601c0)", (t) => {
+  t.is(configureCode("6.1.192"), "601c0");
+  t.is(configureCode("4.9.337"), "409ff");
+});
+
+/** A Debian 9 ABI release (4.9.0-<abi>-amd64) for the synthetic build dirs below: made here, not installed. */
+const stretch = (abi: number): string => `4.9.0-${abi}-amd64`;
 
 /** A build dir as an older kernel writes it: only LINUX_VERSION_CODE, sublevel saturated at 255. */
 function oldBuildDir(release: string, makefile: string | null): string {
@@ -38,23 +61,23 @@ function oldBuildDir(release: string, makefile: string | null): string {
 }
 
 test("a capped LINUX_VERSION_CODE (4.9.255) defers to the Makefile's full version", (t) => {
-  const root = oldBuildDir("4.9.0-19-amd64", "VERSION = 4\nPATCHLEVEL = 9\nSUBLEVEL = 337\n");
-  const k = readKernelTarget({ release: "4.9.0-19-amd64", root });
+  const root = oldBuildDir(stretch(19), "VERSION = 4\nPATCHLEVEL = 9\nSUBLEVEL = 337\n");
+  const k = readKernelTarget({ release: stretch(19), root });
   t.is(k.version, "4.9.337");
   t.is(k.versionSource, "makefile");
   t.is(k.versionCode, "409ff");
-  const capped = readKernelTarget({ release: "4.9.0-19-amd64", root: oldBuildDir("4.9.0-19-amd64", null) });
+  const capped = readKernelTarget({ release: stretch(19), root: oldBuildDir(stretch(19), null) });
   t.is(capped.version, "4.9.255");
   t.true(capped.sublevelCapped);
 });
 
 test("headers of another release, or none, block with what to install", (t) => {
-  const root = oldBuildDir("4.9.0-19-amd64", null);
+  const root = oldBuildDir(stretch(19), null);
   const other = t.throws(() =>
     readKernelTarget({
-      release: "4.9.0-20-amd64",
+      release: stretch(20),
       root,
-      buildDir: join(root, "lib/modules/4.9.0-19-amd64/build"),
+      buildDir: join(root, "lib/modules", stretch(19), "build"),
     }),
   );
   t.true(other instanceof BlockedError);
@@ -78,12 +101,12 @@ function fakeSourceTarball(version: string): string {
 }
 
 test("a source tarball is unpacked once into <cache>/kernel-sources/<x.y.z> and reused", async (t) => {
-  const target = readKernelTarget({ release: "6.1.0-56-amd64" });
+  const target = readKernelTarget({ release: debianKernel().release });
   const cacheDir = tmp("np-ksc-");
-  const tarball = fakeSourceTarball("6.1.192");
+  const tarball = fakeSourceTarball(target.version);
   const first = await ensureKernelSources(target, { tarball: { path: tarball }, cacheDir, exec });
   t.is(first.origin, "unpacked");
-  t.is(first.dir, join(cacheDir, "kernel-sources", "6.1.192"));
+  t.is(first.dir, join(cacheDir, "kernel-sources", target.version));
   t.true(existsSync(join(first.dir, "drivers/net")));
   const second = await ensureKernelSources(target, {
     tarball: { path: "/nonexistent.tar.xz" },
@@ -94,19 +117,29 @@ test("a source tarball is unpacked once into <cache>/kernel-sources/<x.y.z> and 
 });
 
 test("sources of another point release are refused, naming both versions and the package", async (t) => {
-  const target = readKernelTarget({ release: "6.1.0-56-amd64" });
+  const { release, series } = debianKernel();
+  const target = readKernelTarget({ release });
+  const sub = Number(target.version.split(".")[2]);
+  const other = `${series}.${sub > 0 ? sub - 1 : sub + 1}`;
   const e = await t.throwsAsync(
     ensureKernelSources(target, {
-      tarball: { path: fakeSourceTarball("6.1.180") },
+      tarball: { path: fakeSourceTarball(other) },
       cacheDir: tmp("np-ksc-"),
       exec,
     }),
   );
   t.true(e instanceof BlockedError);
-  t.regex(e?.message ?? "", /Linux 6\.1\.180, but 6\.1\.0-56-amd64 is 6\.1\.192/);
-  t.regex((e as BlockedError).hint ?? "", /linux-source-6\.1/);
+  t.regex(
+    e?.message ?? "",
+    new RegExp(`Linux ${reEscape(other)}, but ${reEscape(release)} is ${reEscape(target.version)}`),
+  );
+  t.regex((e as BlockedError).hint ?? "", new RegExp(`linux-source-${reEscape(series)}\\b`));
   const given = tmp("np-given-");
-  writeFileSync(join(given, "Makefile"), "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 170\n");
+  const [major, minor] = series.split(".");
+  writeFileSync(
+    join(given, "Makefile"),
+    `VERSION = ${major}\nPATCHLEVEL = ${minor}\nSUBLEVEL = ${sub + 7}\n`,
+  );
   await t.throwsAsync(ensureKernelSources(target, { given, cacheDir: tmp("np-ksc-"), exec }), {
     instanceOf: BlockedError,
   });

@@ -9,6 +9,7 @@ import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
 import type { GuestNic } from "../../toolkit/guest/qemu.js";
 import { loadRecipe } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { debianKernel } from "../helpers/debian-kernel.js";
 import { assertBasicUpDown, type Json, runUpPayload } from "../helpers/guest-payload.js";
 import { ensureKernelDriverSources, standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
@@ -20,10 +21,12 @@ import { fixture, repoRoot } from "../helpers/paths.js";
  * root in the guest and writes what it saw to the shared xfer dir. Four boots in all.
  */
 
-const RELEASE = "6.1.0-56-amd64";
-const KDIR = `/lib/modules/${RELEASE}/build`;
+// The installed Debian kernel (whatever ABI release apt installed): its headers build the stand-in,
+// its image boots the guest. Throws naming the missing package.
+const debian = debianKernel();
+const KDIR = debian.buildDir;
 const exec = createExec();
-const { kernel, kernelRelease } = findGuestKernel("/", RELEASE);
+const { kernel, kernelRelease } = findGuestKernel("/", debian.release);
 const work = join(repoRoot, ".cache", "up-guest", `run-${process.pid}`);
 const cacheDir = join(work, "cache");
 const bundle = join(work, "standin.bundle");
@@ -34,7 +37,7 @@ let buildFlags: string[] = [];
 
 test.before(async () => {
   mkdirSync(cacheDir, { recursive: true });
-  kernelSources = ensureKernelDriverSources();
+  kernelSources = ensureKernelDriverSources(debian.sourceTarball);
   const catalog = loadDriverCatalog();
   const knownDrivers = catalog.list().map((d) => d.token);
   const { recipe } = applyOverrides(
