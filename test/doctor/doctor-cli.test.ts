@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import test from "ava";
-import { hostTree } from "../helpers/hosts.js";
+import { FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
 import { cliPath, repoRoot } from "../helpers/paths.js";
 
 const env = { ...process.env, NO_COLOR: "1", SSH_CONNECTION: "" };
@@ -28,7 +28,7 @@ test("--json: one document on stdout, facts summarised", (t) => {
   t.is(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout) as DoctorJson;
   t.false(j.blocked);
-  t.is(j.facts.kernel.release, "6.1.0-56-amd64");
+  t.is(j.facts.kernel.release, FIXTURE_RELEASE);
   t.is(j.facts.kconfig?.symbols, 14);
   t.true(j.checks.some((c) => c.id === "nic:eth0" && c.status === "ok"));
 });

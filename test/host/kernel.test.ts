@@ -7,19 +7,19 @@ import {
   readKernelFacts,
   versionFromRelease,
 } from "../../toolkit/host/kernel.js";
-import { hostTree } from "../helpers/hosts.js";
+import { FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
 
 test("debian12-e1000: release, version from version.h, resolved build dir, unpacked sources", (t) => {
   const k = readKernelFacts(hostTree("debian12-e1000"));
-  t.is(k.release, "6.1.0-56-amd64");
+  t.is(k.release, FIXTURE_RELEASE);
   t.is(k.version, "6.1.192");
   t.is(k.versionSource, "version.h");
-  t.is(k.moduleDir, "/lib/modules/6.1.0-56-amd64");
+  t.is(k.moduleDir, `/lib/modules/${FIXTURE_RELEASE}`);
   t.true(k.moduleDirExists);
   t.is(k.moduleCompression, "none");
   t.deepEqual(k.build, {
-    path: "/lib/modules/6.1.0-56-amd64/build",
-    resolved: "/usr/src/linux-headers-6.1.0-56-amd64",
+    path: `/lib/modules/${FIXTURE_RELEASE}/build`,
+    resolved: `/usr/src/linux-headers-${FIXTURE_RELEASE}`,
     exists: true,
     hasConfig: true,
     hasVersionH: true,

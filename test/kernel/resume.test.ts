@@ -15,6 +15,8 @@ import {
   startResume,
   writeResume,
 } from "../../toolkit/kernel/resume.js";
+import { reEscape } from "../helpers/debian-kernel.js";
+import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 const t0 = new Date("2025-01-01T00:00:00Z");
 const start = () => startResume({ release: "6.1.192-np", recipe: "/r/lab.yaml", now: t0 });
@@ -35,10 +37,11 @@ test("skipping the reboot is refused, naming the next phase", (t) => {
 
 test("decide: before the reboot into the new kernel, up waits and says which kernel", (t) => {
   const s = advance(advance(start(), "kernel-installed"), "awaiting-reboot");
-  const d = decide(s, "6.1.0-56-amd64");
+  const d = decide(s, FIXTURE_RELEASE);
   t.is(d.action, "wait");
-  if (d.action === "wait") t.regex(d.message, /still running 6\.1\.0-56-amd64, reboot into 6\.1\.192-np/);
-  t.regex(describeResume(s, "6.1.0-56-amd64"), /awaiting-reboot.*reboot into 6\.1\.192-np/);
+  if (d.action === "wait")
+    t.regex(d.message, new RegExp(`still running ${reEscape(FIXTURE_RELEASE)}, reboot into 6\\.1\\.192-np`));
+  t.regex(describeResume(s, FIXTURE_RELEASE), /awaiting-reboot.*reboot into 6\.1\.192-np/);
 });
 
 test("decide: running the awaited release moves to rebooted and builds netmap", (t) => {
@@ -79,10 +82,10 @@ test("resume.json round-trips; a corrupt one is a UserError naming the file", (t
 
 test("kernelBuildStatus: nothing, a phase, or a corrupt record, never a throw", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "np-resume-st-"));
-  t.is(kernelBuildStatus(dir, "6.1.0-56-amd64"), undefined);
+  t.is(kernelBuildStatus(dir, FIXTURE_RELEASE), undefined);
   writeResume(dir, advance(advance(start(), "kernel-installed"), "awaiting-reboot"));
   t.regex(
-    kernelBuildStatus(dir, "6.1.0-56-amd64") ?? "",
+    kernelBuildStatus(dir, FIXTURE_RELEASE) ?? "",
     /^kernel 6\.1\.192-np: awaiting-reboot .*reboot into 6\.1\.192-np/,
   );
   writeFileSync(resumePath(dir), "{");

@@ -8,18 +8,19 @@ import {
   removeInstalled,
   writeInstalled,
 } from "../../toolkit/state/installed.js";
+import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 test("installed.json round-trips, is replaced atomically and leaves no temp file", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "np-installed-"));
   t.is(readInstalled(dir), undefined);
   const rec: InstalledRecord = {
-    kernelRelease: "6.1.0-56-amd64",
+    kernelRelease: FIXTURE_RELEASE,
     strategy: "updates",
     modules: [
-      { module: "netmap", path: "/lib/modules/6.1.0-56-amd64/updates/netmap/netmap.ko", sha256: "ab" },
+      { module: "netmap", path: `/lib/modules/${FIXTURE_RELEASE}/updates/netmap/netmap.ko`, sha256: "ab" },
     ],
     files: [],
-    createdDirs: ["/lib/modules/6.1.0-56-amd64/updates"],
+    createdDirs: [`/lib/modules/${FIXTURE_RELEASE}/updates`],
     installedAt: "2026-01-01T00:00:00.000Z",
     recipe: "debian12-e1000",
   };

@@ -11,6 +11,7 @@ import {
   readJournal,
   resumeTransaction,
 } from "../../toolkit/state/journal.js";
+import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 const stateDir = () => mkdtempSync(join(tmpdir(), "np-journal-"));
 
@@ -19,7 +20,7 @@ test("entries are begin/done JSON lines after an open entry; commit closes the t
   const tx = openTransaction(dir, "up", { root: "/" });
   t.is(tx.file, join(dir, "journal", `${tx.txid}.jsonl`));
   t.regex(tx.txid, /^\d{8}T\d{9}Z-up-\d+$/);
-  await tx.step("depmod", { root: "/", kver: "6.1.0-56-amd64" }, () => {});
+  await tx.step("depmod", { root: "/", kver: FIXTURE_RELEASE }, () => {});
   const seq = tx.begin("load", { module: "netmap" });
   const lines = readFileSync(tx.file, "utf8")
     .trim()
@@ -33,7 +34,7 @@ test("entries are begin/done JSON lines after an open entry; commit closes the t
     pid: process.pid,
     meta: { root: "/" },
   });
-  t.like(lines[1], { seq: 1, status: "begin", op: "depmod", args: { kver: "6.1.0-56-amd64" } });
+  t.like(lines[1], { seq: 1, status: "begin", op: "depmod", args: { kver: FIXTURE_RELEASE } });
   t.like(lines[2], { seq: 1, status: "done" });
   t.like(lines[3], { seq: 2, status: "begin", op: "load", args: { module: "netmap" } });
   t.is(seq, 2);
