@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
@@ -13,6 +13,21 @@ const KERNEL = "/boot/vmlinuz-0.0.0-never-booted";
 test("no KVM device means TCG, without booting anything", async (t) => {
   const choice = await probeAccel(exec, { kvmDevice: "/nonexistent/kvm", kernel: KERNEL, cacheDir: false });
   t.deepEqual(choice, { accel: "tcg", reason: "/nonexistent/kvm does not exist", cached: false });
+});
+
+test("an absent device is never cached: once it appears in the same boot, the probe really runs", async (t) => {
+  const dir = tempDir("np-probe-absent-");
+  const cacheDir = join(dir, "cache");
+  const device = join(dir, "kvm");
+  const absent = await probeAccel(exec, { kvmDevice: device, kernel: KERNEL, cacheDir });
+  t.deepEqual(absent, { accel: "tcg", reason: `${device} does not exist`, cached: false });
+  t.false(existsSync(cacheDir), "the device check writes no cache");
+  writeFileSync(device, ""); // a read-write file passes the device check, as after `modprobe kvm`
+  const probed = await probeAccel(exec, { kvmDevice: device, kernel: KERNEL, cacheDir, timeoutMs: 5000 });
+  t.is(probed.accel, "tcg");
+  t.false(probed.cached);
+  t.regex(probed.reason, /^KVM probe (failed|timed out)/, "the kernel image does not exist: the boot fails");
+  t.is(readdirSync(cacheDir).length, 1, "a probe's verdict is cached");
 });
 
 test("a verdict cached during this host boot is reused without probing", async (t) => {
