@@ -3,7 +3,7 @@
 // temp dir), the toolkit's `build` with an empty cache (cold), and again (warm: cache hit).
 // Goal: cold within 10% of manual, warm under 2 s.
 // Run after `npx tsc -p .`:  npx zx bench/build.mjs [--jobs 2] [--rounds 3]
-// Kernel: the installed 6.1 headers; sources: the tests' unpack under .cache/ (or $KSRC).
+// Kernel: the installed Debian kernel's headers; sources: the tests' unpack under .cache/ (or $KSRC).
 import { fileURLToPath } from "node:url";
 
 $.verbose = false;
@@ -21,23 +21,27 @@ if (!fs.existsSync(cli)) {
   process.exit(2);
 }
 
-const release = fs
-  .readdirSync("/lib/modules")
-  .find((k) => k.startsWith("6.1.") && fs.existsSync(`/lib/modules/${k}/build`));
-if (!release) {
-  console.error("no 6.1 kernel headers in /lib/modules: install linux-headers-amd64");
+// The installed Debian kernel (whatever ABI release apt installed), found as the tests find it.
+const { debianKernel } = await import(path.join(repo, "dist/test/helpers/debian-kernel.js"));
+const { unpackedDriverSources } = await import(path.join(repo, "dist/test/helpers/kernel-sources.js"));
+let debian;
+try {
+  debian = debianKernel();
+} catch (e) {
+  console.error(e.message); // names the Debian package to install
   process.exit(2);
 }
-const kdir = `/lib/modules/${release}/build`;
+const release = debian.release;
+const kdir = debian.buildDir;
 const candidates = [
   process.env.KSRC,
-  path.join(repo, ".cache/ksrc/linux-source-6.1"),
-  path.join(repo, ".cache/build-test-ksrc/kernel-sources/6.1.192"),
+  unpackedDriverSources(debian.sourceTarball),
+  path.join(repo, ".cache/build-test-ksrc/kernel-sources", debian.version),
 ].filter(Boolean);
 const ksrc = candidates.find((d) => fs.existsSync(path.join(d, "drivers/net")));
 if (!ksrc) {
   console.error(
-    "no unpacked linux-source-6.1: run the build tests once (npx ava dist/test/build/) or set KSRC=<tree>",
+    `no unpacked ${debian.sourcePackage}: run the build tests once (npx ava dist/test/build/) or set KSRC=<tree>`,
   );
   process.exit(2);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // The original procedure (the host's full distro config + olddefconfig, `make all`) against the
 // toolkit's trimmed kernel (tinyconfig + kernels/fragments/guest-minimal.config, e1000 forced =m),
-// on the same linux-source-6.1 tree, as compiled objects and wall time.
+// on the same linux-source-X.Y tree (the installed Debian kernel's series), as compiled objects and wall time.
 //
 // A full distro build takes hours on 2 cores, so both configs are built for the same fixed
 // sample of directories (after `make prepare`, not counted), and the whole-tree work is
@@ -36,7 +36,16 @@ const numArg = (flag, dflt) => {
 const jobs = numArg("--jobs", 2);
 const sample = !process.argv.includes("--no-sample");
 const SAMPLE_DIRS = ["kernel/", "mm/", "lib/", "net/ipv4/", "fs/ext4/", "drivers/net/ethernet/intel/"];
-const bootConfig = "/boot/config-6.1.0-56-amd64";
+// The installed Debian kernel (whatever ABI release apt installed), found as the tests find it.
+const { debianKernel } = await import(path.join(repo, "dist/test/helpers/debian-kernel.js"));
+let debian;
+try {
+  debian = debianKernel();
+} catch (e) {
+  console.error(e.message); // names the Debian package to install
+  process.exit(2);
+}
+const bootConfig = debian.config;
 const load = () =>
   os
     .loadavg()
@@ -58,10 +67,7 @@ const { ensureBuildSources } = await import(dist("kernel/sources.js"));
 const { configureKernel } = await import(dist("kernel/config.js"));
 const exec = createExec();
 const cacheDir = path.join(repo, ".cache", "kernel-test");
-const src = await ensureBuildSources(
-  { kind: "distro", tarball: "/usr/src/linux-source-6.1.tar.xz" },
-  { cacheDir, exec },
-);
+const src = await ensureBuildSources({ kind: "distro", tarball: debian.sourceTarball }, { cacheDir, exec });
 const work = path.join(repo, ".cache", "kernel-bench");
 fs.mkdirSync(work, { recursive: true });
 
@@ -164,7 +170,7 @@ const trimmed = await measure(
 const loadEnd = load();
 const benchMin = (performance.now() - benchT0) / 60000;
 const ratio = (a, b) => (a / Math.max(b, 1e-9)).toFixed(1);
-console.log(`Linux ${src.version} (linux-source-6.1), make -j${jobs}, ${os.cpus().length} cores`);
+console.log(`Linux ${src.version} (${debian.sourcePackage}), make -j${jobs}, ${os.cpus().length} cores`);
 console.log(`full-distro:     ${bootConfig} + olddefconfig (the original procedure)`);
 console.log("toolkit-trimmed: tinyconfig + kernels/fragments/guest-minimal.config, E1000=m");
 console.log(
