@@ -2,7 +2,6 @@ import test from "ava";
 import {
   classifyBuildFailure,
   createMakeProgress,
-  expectedObjectsFromTree,
   primaryBuildFailure,
 } from "../../toolkit/parse/make-progress.js";
 import { capture } from "./capture.js";
@@ -36,7 +35,7 @@ test("the .mod.o stubs after MODPOST do not count as compiled sources nor pull t
 });
 
 test("fraction is compiled/expected, capped at 1; linking and archiving lines are not compiles", (t) => {
-  const p = createMakeProgress(expectedObjectsFromTree(["a.c", "b.c", "x.h", "a.mod.c", "Makefile"]));
+  const p = createMakeProgress(2);
   t.is(p.snapshot().expected, 2);
   p.feed("cc -O2 -c -o a.o a.c");
   p.feed("ar r libnetmap.a a.o");

@@ -1,4 +1,3 @@
-import { existsSync, readdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
@@ -21,7 +20,7 @@ export interface MakeInput {
   jobs?: number;
   /** Extra make arguments (legacy: KSRC=<tree>). */
   args?: readonly string[];
-  /** Objects the build should compile, when known: progress then reads N/M. */
+  /** Objects the build should compile, when known (see expectedObjects): progress then reads N/M. */
   expected?: number;
   logFile?: string;
   onProgress?: (text: string) => void;
@@ -41,18 +40,6 @@ export function progressText(p: MakeProgress): string {
     p.expected !== undefined && p.compiled <= p.expected ? `${p.compiled}/${p.expected}` : `${p.compiled}`;
   const phase = p.phase === "compile" || p.phase === "starting" ? "" : `, ${p.phase}`;
   return `compiled ${count} objects${phase}`;
-}
-
-/** Count .c files under a few folders (not recursive into build outputs): the expected objects. */
-export function countSources(dirs: readonly string[]): number {
-  let n = 0;
-  for (const d of dirs) {
-    if (!existsSync(d)) continue;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isFile() && e.name.endsWith(".c") && !e.name.endsWith(".mod.c")) n++;
-    }
-  }
-  return n;
 }
 
 /** Run `make -j<jobs> [args...] [target]` in `dir`; StepError with the classified cause on failure. */

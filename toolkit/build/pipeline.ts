@@ -42,7 +42,8 @@ import {
   storeBuild,
 } from "./cache.js";
 import { type ConfigureOutcome, configureArgv, runConfigure } from "./configure.js";
-import { countSources, defaultJobs, runLegacyMake, runMake } from "./make.js";
+import { describeExpected, expectedObjects } from "./expected-objects.js";
+import { defaultJobs, runLegacyMake, runMake } from "./make.js";
 import { type BuildManifest, checkVermagic, collectManifest, writeManifest } from "./manifest.js";
 
 /**
@@ -367,18 +368,6 @@ function configureStep(): Step<BuildContext> {
   };
 }
 
-/** A rough object count for the progress bar: netmap's own sources, each driver's, the apps. */
-function expectedObjects(ctx: BuildContext): number {
-  const { state } = ctx;
-  const src = state.netmap as ResolvedNetmapSource;
-  const dirs = [join(src.dir, "LINUX"), join(src.dir, "sys/dev/netmap"), join(src.dir, "libnetmap")];
-  for (const d of state.configure?.native ?? []) {
-    const entry = ctx.catalog.has(d) ? ctx.catalog.get(d) : undefined;
-    if (entry && state.kernelSources) dirs.push(join(state.kernelSources.dir, entry.inTreePath));
-  }
-  return countSources(dirs) + (ctx.req.recipe.netmap.apps?.length ?? 0);
-}
-
 function makeStep(): Step<BuildContext> {
   return {
     describe: () => ({
@@ -394,24 +383,37 @@ function makeStep(): Step<BuildContext> {
       if (hitNote(ctx, report)) return;
       const { state, req } = ctx;
       const jobs = req.jobs ?? defaultJobs();
+      const target = state.target as KernelTarget;
+      const legacy = state.netmap?.layout === "legacy-make";
+      const dir = legacy ? join(state.buildDir, "LINUX") : state.buildDir;
+      const legacyArgs = state.kernelSources ? [`SRC=${state.kernelSources.dir}`] : [];
+      // The bar's end: what this make will compile, read from the files configure wrote.
+      const expected = await expectedObjects({
+        dir,
+        kernelDir: target.buildDir,
+        drivers: legacy ? state.drivers : (state.configure?.native ?? []),
+        exec: ctx.exec,
+        makeArgs: legacy ? [`KSRC=${target.buildDir}`, ...legacyArgs] : [],
+      });
+      report.progress(describeExpected(expected));
       const common = {
         exec: ctx.exec,
         jobs,
-        expected: expectedObjects(ctx),
+        expected: expected.total,
         logFile: logTo(report),
         onProgress: (t: string) => report.progress(t),
       };
       state.makeRan = true;
-      if (state.netmap?.layout === "legacy-make") {
+      if (legacy) {
         await runLegacyMake({
           ...common,
-          dir: join(state.buildDir, "LINUX"),
-          ksrc: (state.target as KernelTarget).buildDir,
-          args: state.kernelSources ? [`SRC=${state.kernelSources.dir}`] : [],
+          dir,
+          ksrc: target.buildDir,
+          args: legacyArgs,
           apps: (req.recipe.netmap.apps?.length ?? 0) > 0,
         });
       } else {
-        await runMake({ ...common, dir: state.buildDir });
+        await runMake({ ...common, dir });
       }
     },
   };

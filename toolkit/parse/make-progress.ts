@@ -9,11 +9,16 @@ export type MakePhase = "starting" | "compile" | "link" | "modpost" | "btf";
 const PHASE_ORDER: readonly MakePhase[] = ["starting", "compile", "link", "modpost", "btf"];
 
 export interface MakeProgress {
-  /** Objects compiled so far: kbuild `CC` lines (not the `.mod.o` stubs) and user-space `cc` compiles. */
+  /**
+   * Objects compiled so far, the one meaning of "objects" in the toolkit: kbuild `CC` lines (not
+   * the `.mod.o` stubs made after MODPOST) and user-space compiler runs that compile a `.c`
+   * (`cc -c`, or a one-step `cc x.c -o x`). Links (`LD [M]`, `cc a.o b.o -o x`), archives,
+   * MODPOST and BTF are not objects. toolkit/build/expected-objects.ts predicts this number.
+   */
   compiled: number;
   /** kbuild `LD [M]` lines (netmap.o, the .ko files). */
   linked: number;
-  /** Objects expected, when the caller knows (see expectedObjectsFromTree). */
+  /** Objects expected, when the caller knows (toolkit/build/expected-objects.ts). */
   expected?: number;
   /** compiled / expected, capped at 1, when expected is known. */
   fraction?: number;
@@ -93,11 +98,6 @@ export function createMakeProgress(expectedObjects?: number): MakeProgressCounte
     },
     snapshot,
   };
-}
-
-/** How many objects a build of these sources compiles: one per `.c` file. */
-export function expectedObjectsFromTree(sourceFiles: string[]): number {
-  return sourceFiles.filter((f) => f.endsWith(".c") && !f.endsWith(".mod.c")).length;
 }
 
 export type BuildFailureKind =
