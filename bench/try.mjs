@@ -2,7 +2,8 @@
 // Wall time of `try` (build cached) against its floor: a bare guest of the same kernel with the same
 // e1000 NIC that boots, insmods the same netmap.ko then e1000.ko from the build, and powers off.
 // Median of N runs each (default 3), and the ratio. Goal: try within 1.5x of the floor.
-// Run after `npx tsc -p .`:  npx zx bench/try.mjs [runs]
+// Run after `npx tsc -p .`:  npx zx bench/try.mjs [--netmap-source DIR] [runs]
+// (default: the test stand-in; DIR: e.g. an upstream netmap checkout exported into /tmp)
 // Note: other work on the machine's cores slows TCG guests a lot; uptime is printed with the numbers.
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +11,7 @@ $.verbose = false;
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const cli = path.join(repo, "dist/toolkit/cli/main.js");
 const runs = Number(process.argv.at(-1)) > 0 ? Number(process.argv.at(-1)) : 3;
+const srcAt = process.argv.indexOf("--netmap-source");
 if (!fs.existsSync(cli)) {
   console.error(`${cli} is missing: run \`npx tsc -p .\` first`);
   process.exit(2);
@@ -24,7 +26,7 @@ const { bootGuest } = await import(path.join(repo, "dist/toolkit/guest/qemu.js")
 const cacheDir = path.join(repo, ".cache", "bench-try");
 const flags = [
   "--netmap-source",
-  standinDir,
+  srcAt > 0 ? path.resolve(process.argv[srcAt + 1]) : standinDir,
   "--kernel-sources",
   ensureKernelDriverSources(),
   "--drivers",

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
@@ -21,7 +21,10 @@ function scripted(mode: string): { path: string; log: string } {
   return { path, log: join(dir, "runs.log") };
 }
 
-async function smoke(mode: string, extra: { interfaces?: string[]; count?: number; vale?: boolean } = {}) {
+async function smoke(
+  mode: string,
+  extra: { interfaces?: string[]; count?: number; vale?: boolean; root?: string } = {},
+) {
   const p = scripted(mode);
   const started = Date.now();
   const r = await pktgenSmoke({
@@ -33,6 +36,7 @@ async function smoke(mode: string, extra: { interfaces?: string[]; count?: numbe
     interfaces: extra.interfaces ?? [],
     timing,
     ...(extra.count === undefined ? {} : { count: extra.count }),
+    ...(extra.root === undefined ? {} : { root: extra.root }),
   });
   return { ...r, ms: Date.now() - started, runs: readFileSync(p.log, "utf8").trim().split("\n") };
 }
@@ -120,4 +124,19 @@ test("a port that never gets ready cannot hang verify: it fails after the attach
   t.true(r.ms < 2 * timing.attachMs + 2 * timing.graceMs + 2_000, `took ${r.ms} ms`);
   t.true(r.failures.some((f) => /tx on vale0:0 moved no packets: its port was not ready within 3 s/.test(f)));
   t.true(r.failures.some((f) => /rx on vale0:1 received nothing/.test(f)));
+});
+
+test("a NIC that is down is named: upstream's e1000 sends one ring on it and stalls", async (t) => {
+  const root = tempDir("np-sysroot-");
+  mkdirSync(join(root, "sys/class/net/eth0"), { recursive: true });
+  writeFileSync(join(root, "sys/class/net/eth0/flags"), "0x1002\n"); // IFF_UP clear
+  const r = await smoke("lagging", { vale: false, interfaces: ["eth0"], root });
+  t.true(
+    r.pktgen.notes.some((n) => /^eth0 is administratively down: .*ip link set dev eth0 up/.test(n)),
+    r.pktgen.notes.join("\n"),
+  );
+  writeFileSync(join(root, "sys/class/net/eth0/flags"), "0x1003\n");
+  const up = await smoke("lagging", { vale: false, interfaces: ["eth0"], root });
+  t.deepEqual(up.pktgen.notes, []);
+  t.true((up.pktgen.interfaces[0]?.txPackets ?? 0) > 0);
 });

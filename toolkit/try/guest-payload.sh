@@ -67,8 +67,15 @@ run_step() {
 # No udev in the guest: load the drivers for the PCI devices the way coldplug would, so `up`
 # finds the stock drivers bound, as on a freshly booted host.
 t0=$(now_ms)
+# QEMU's user network advertises an IPv6 default route: accepted, it would make the rehearsed NIC
+# the management link, which `up` refuses to swap. The guest has no management link to protect.
+for k in all default; do echo 0 >"/proc/sys/net/ipv6/conf/$k/accept_ra" 2>/dev/null; done
 for a in /sys/bus/pci/devices/*/modalias; do
   modprobe -q -b "$(cat "$a")" 2>/dev/null
+done
+# A host's network setup brings its NICs up; a NIC left down would send one ring in netmap mode and stall.
+for n in /sys/class/net/*; do
+  [ "${n##*/}" = lo ] || ip link set dev "${n##*/}" up 2>/dev/null
 done
 printf 'coldplug\t0\t%s\n' "$(($(now_ms) - t0))" >>"$OUT/steps.tsv"
 

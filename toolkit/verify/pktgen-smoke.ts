@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Exec, ExecResult, StartedCommand } from "../core/exec.js";
+import { readHostText } from "../host/host-fs.js";
 import { type PktGenResult, parsePktGen } from "../parse/pkt-gen.js";
 import type { VerifyReport } from "./report.js";
 
@@ -31,6 +32,8 @@ export const DEFAULT_TIMING: SmokeTiming = { attachMs: 20_000, drainMs: 500, gra
 export interface PktGenSmokeOptions extends PktGenSmokeSpec {
   exec: Exec;
   pktgen: string;
+  /** Where /sys is read from (the interface's link state, to explain a NIC that sent little). */
+  root?: string;
   timing?: Partial<SmokeTiming>;
 }
 
@@ -167,6 +170,16 @@ function measure(
   return { packets, pps, why, notes };
 }
 
+/** Why a NIC cannot really transmit ("administratively down", "up but without carrier"), or null. */
+function linkDown(root: string, ifname: string): string | null {
+  const flags = readHostText(root, `/sys/class/net/${ifname}/flags`);
+  if (flags === null) return null; // no such interface: pkt-gen says so itself
+  if ((Number.parseInt(flags.trim(), 16) & 0x1) === 0) return "administratively down";
+  return readHostText(root, `/sys/class/net/${ifname}/carrier`)?.trim() === "0"
+    ? "up but without carrier"
+    : null;
+}
+
 /**
  * pkt-gen on a VALE pair, then tx on each chosen interface, bounded in time, never by a count:
  * the receiver (vale0:1) starts first and the sender only once the receiver says its port is
@@ -225,6 +238,12 @@ export async function pktgenSmoke(
       );
   }
   for (const { ifname, argv } of argvs.nicTx) {
+    const down = linkDown(o.root ?? "/", ifname);
+    // Seen with upstream netmap: an e1000 that is down fills its tx ring once (255 frames) and stalls.
+    if (down)
+      notes.push(
+        `${ifname} is ${down}: pkt-gen can send at most one ring on it; bring it up (ip link set dev ${ifname} up) for a real figure`,
+      );
     const run = await send(argv, t.linkWaitSec);
     const s = measure("tx", `netmap:${ifname}`, run.state, run.end, t.attachMs);
     notes.push(...s.notes);

@@ -122,6 +122,7 @@ export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
     const smoke = await pktgenSmoke({
       ...spec,
       exec: o.exec,
+      root: o.root,
       pktgen: path,
       ...(o.pktgenTiming ? { timing: o.pktgenTiming } : {}),
     });
