@@ -5,6 +5,7 @@
 // Run after `npx tsc -p .`:  npx zx bench/build.mjs [--jobs 2] [--rounds 3]
 // Kernel: the installed Debian kernel's headers; sources: the tests' unpack under .cache/ (or $KSRC).
 import { fileURLToPath } from "node:url";
+import { installedDebianKernel } from "./installed-kernel.mjs";
 
 $.verbose = false;
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,16 +22,9 @@ if (!fs.existsSync(cli)) {
   process.exit(2);
 }
 
-// The installed Debian kernel (whatever ABI release apt installed), found as the tests find it.
-const { debianKernel } = await import(path.join(repo, "dist/test/helpers/debian-kernel.js"));
 const { unpackedDriverSources } = await import(path.join(repo, "dist/test/helpers/kernel-sources.js"));
-let debian;
-try {
-  debian = debianKernel();
-} catch (e) {
-  console.error(e.message); // names the Debian package to install
-  process.exit(2);
-}
+// The installed Debian kernel (whatever ABI release apt installed), found as the tests find it.
+const debian = await installedDebianKernel(repo);
 const release = debian.release;
 const kdir = debian.buildDir;
 const candidates = [

@@ -25,6 +25,7 @@
 // not zero on a shared VM (its vCPUs share physical cores).
 // Run after `npx tsc -p .`:  npx zx bench/kernel.mjs [--jobs 2] [--no-sample]
 import { fileURLToPath } from "node:url";
+import { installedDebianKernel } from "./installed-kernel.mjs";
 
 $.verbose = false;
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,14 +38,7 @@ const jobs = numArg("--jobs", 2);
 const sample = !process.argv.includes("--no-sample");
 const SAMPLE_DIRS = ["kernel/", "mm/", "lib/", "net/ipv4/", "fs/ext4/", "drivers/net/ethernet/intel/"];
 // The installed Debian kernel (whatever ABI release apt installed), found as the tests find it.
-const { debianKernel } = await import(path.join(repo, "dist/test/helpers/debian-kernel.js"));
-let debian;
-try {
-  debian = debianKernel();
-} catch (e) {
-  console.error(e.message); // names the Debian package to install
-  process.exit(2);
-}
+const debian = await installedDebianKernel(repo);
 const bootConfig = debian.config;
 const load = () =>
   os
