@@ -64,24 +64,16 @@ test("a count bounds the sender only: the receiver never waits for a count lost 
   t.is(r.pktgen.vale?.txPackets, 200_000);
   t.regex(r.runs[1] ?? "", / -n 200000$/);
   t.notRegex(r.runs[0] ?? "", / -n /);
-  const argv = smokeArgvs(
-    "/x/pkt-gen",
-    { seconds: 3, count: 5, size: 60, vale: true, interfaces: ["eth0"] },
-    2,
-  );
-  t.deepEqual(argv.valeRx, ["/x/pkt-gen", "-i", "vale0:1", "-f", "rx", "-w", "0"]);
+  const argv = smokeArgvs("/x/pkt-gen", { seconds: 3, count: 5, size: 60, vale: true, interfaces: ["eth0"] });
+  // Under coreutils' timeout (SIGINT at the run's own bound, SIGKILL 5 s later): a killed CLI
+  // leaves no pkt-gen behind. Bound: 2 x 20 s attach + 3 s + 0.5 s drain + 2 x 5 s grace (+ -w).
+  t.deepEqual(argv.valeRx, [
+    ...["timeout", "-s", "INT", "-k", "5s", "54s"],
+    ...["/x/pkt-gen", "-i", "vale0:1", "-f", "rx", "-w", "0"],
+  ]);
   t.deepEqual(argv.nicTx[0]?.argv, [
-    "/x/pkt-gen",
-    "-i",
-    "netmap:eth0",
-    "-f",
-    "tx",
-    "-l",
-    "60",
-    "-w",
-    "2",
-    "-n",
-    "5",
+    ...["timeout", "-s", "INT", "-k", "5s", "56s"],
+    ...["/x/pkt-gen", "-i", "netmap:eth0", "-f", "tx", "-l", "60", "-w", "2", "-n", "5"],
   ]);
 });
 
@@ -139,4 +131,19 @@ test("a NIC that is down is named: upstream's e1000 sends one ring on it and sta
   const up = await smoke("lagging", { vale: false, interfaces: ["eth0"], root });
   t.deepEqual(up.pktgen.notes, []);
   t.true((up.pktgen.interfaces[0]?.txPackets ?? 0) > 0);
+});
+
+test("a pkt-gen whose caller dies is still stopped: timeout sends it SIGINT at the run's bound", async (t) => {
+  const p = scripted("lagging");
+  const argv = smokeArgvs(
+    p.path,
+    { seconds: 1, size: 60, vale: true, interfaces: [] },
+    { attachMs: 500, drainMs: 0, graceMs: 1_000, linkWaitSec: 0 },
+  ).valeRx;
+  // Nobody signals it here, as when netmap-provision was killed: only timeout's bound ends it.
+  const started = Date.now();
+  const r = await exec.run(argv ?? [], { reject: false, timeoutMs: 20_000 });
+  t.true(Date.now() - started < 8_000, `ran ${Date.now() - started} ms`);
+  t.is(r.exitCode, 124); // timeout's own "timed out"
+  t.regex(r.stdout, /^Received \d+ packets/m); // SIGINT, so pkt-gen printed its summary
 });

@@ -37,32 +37,42 @@ export interface PktGenSmokeOptions extends PktGenSmokeSpec {
   timing?: Partial<SmokeTiming>;
 }
 
-/** The pkt-gen command lines of the smoke test, for `plan` and for the run (one definition). */
+/**
+ * The pkt-gen command lines of the smoke test, for `plan` and for the run (one definition). Each
+ * runs under coreutils' `timeout`, which sends pkt-gen SIGINT at the run's own bound (SIGKILL a
+ * grace later): if netmap-provision itself is killed mid-verify, no pkt-gen is left holding
+ * /dev/netmap. While netmap-provision lives, it stops them itself, long before that bound.
+ */
 export function smokeArgvs(
   pktgen: string,
   s: PktGenSmokeSpec,
-  linkWaitSec: number = DEFAULT_TIMING.linkWaitSec,
+  t: SmokeTiming = DEFAULT_TIMING,
 ): { valeRx?: string[]; valeTx?: string[]; nicTx: Array<{ ifname: string; argv: string[] }> } {
   // The count only bounds a sender; the receiver runs until it is stopped, so lost frames can
   // never leave it waiting for a count it will not reach.
   const bound = s.count === undefined ? [] : ["-n", String(s.count)];
-  const tx = (port: string, wait: number) => [
-    pktgen,
-    "-i",
-    port,
-    "-f",
-    "tx",
-    "-l",
-    String(s.size),
-    "-w",
-    String(wait),
-    ...bound,
+  const limit = (waitSec: number, argv: string[]) => [
+    "timeout",
+    "-s",
+    "INT",
+    "-k",
+    `${Math.ceil(t.graceMs / 1000)}s`,
+    `${Math.ceil(boundMs(t, s.seconds, waitSec) / 1000)}s`,
+    ...argv,
   ];
+  const tx = (port: string, wait: number) =>
+    limit(wait, [pktgen, "-i", port, "-f", "tx", "-l", String(s.size), "-w", String(wait), ...bound]);
   return {
-    ...(s.vale ? { valeRx: [pktgen, "-i", "vale0:1", "-f", "rx", "-w", "0"], valeTx: tx("vale0:0", 0) } : {}),
-    nicTx: s.interfaces.map((ifname) => ({ ifname, argv: tx(`netmap:${ifname}`, linkWaitSec) })),
+    ...(s.vale
+      ? { valeRx: limit(0, [pktgen, "-i", "vale0:1", "-f", "rx", "-w", "0"]), valeTx: tx("vale0:0", 0) }
+      : {}),
+    nicTx: s.interfaces.map((ifname) => ({ ifname, argv: tx(`netmap:${ifname}`, t.linkWaitSec) })),
   };
 }
+
+/** The longest one pkt-gen may live: every stage's bound (the receiver outlives a sender's attach). */
+const boundMs = (t: SmokeTiming, seconds: number, waitSec: number): number =>
+  2 * t.attachMs + waitSec * 1000 + seconds * 1000 + t.drainMs + 2 * t.graceMs;
 
 // pkt-gen says its port is open and it is about to move packets: "start_threads [..] Ready...",
 // then "sender_body [..] start, ..." or "receiver_body [..] reading from ...".
@@ -102,17 +112,22 @@ async function waitReady(r: Running, ms: number): Promise<ReadyState> {
   return v === "timeout" ? "timeout" : v ? "ready" : "exited";
 }
 
-/** SIGINT (pkt-gen then prints its summary), and SIGKILL when it does not exit within the grace. */
+/**
+ * SIGINT (pkt-gen then prints its summary); if it is still there after the grace, SIGTERM (which
+ * `timeout` passes on, so pkt-gen itself ends, not only its wrapper), then SIGKILL.
+ */
 async function stopPktGen(r: Running, graceMs: number): Promise<{ result: ExecResult; killed: boolean }> {
+  const within = async (ms: number): Promise<ExecResult | null> => {
+    const ac = new AbortController();
+    const v = await Promise.race([r.cmd.done, sleep(ms, null, { signal: ac.signal }).catch(() => null)]);
+    ac.abort();
+    return v;
+  };
   r.cmd.signal("SIGINT");
-  const ac = new AbortController();
-  const first = await Promise.race([
-    r.cmd.done,
-    sleep(graceMs, null, { signal: ac.signal }).catch(() => null),
-  ]);
-  ac.abort();
+  const first = await within(graceMs);
   if (first) return { result: first, killed: false };
-  r.cmd.signal("SIGKILL");
+  r.cmd.signal("SIGTERM");
+  if (!(await within(graceMs))) r.cmd.signal("SIGKILL");
   return { result: await r.cmd.done, killed: true };
 }
 
@@ -195,11 +210,10 @@ export async function pktgenSmoke(
   const failures: string[] = [];
   const notes: string[] = [];
   const out: NonNullable<VerifyReport["pktgen"]> = { interfaces: [], notes, seconds: o.seconds };
-  const argvs = smokeArgvs(o.pktgen, o, t.linkWaitSec);
+  const argvs = smokeArgvs(o.pktgen, o, t);
   const runMs = o.seconds * 1000;
-  // The last resort if pkt-gen ignores even SIGKILL's wait: every stage's bound, plus a margin.
-  const backstop = (waitSec: number) =>
-    t.attachMs + waitSec * 1000 + runMs + t.drainMs + 2 * t.graceMs + 10_000;
+  // execa's own kill, a margin after `timeout`'s: the last resort.
+  const backstop = (waitSec: number) => boundMs(t, o.seconds, waitSec) + t.graceMs + 10_000;
 
   /** Start a sender, let it run `seconds` once ready (or until its count ends it), stop it. */
   const send = async (argv: string[], waitSec: number) => {
