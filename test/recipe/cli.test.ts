@@ -35,11 +35,15 @@ test("one bad file among good ones still exits 2, and --json reports each", (t) 
   const bad = fixture("recipes", "broken", "moving-ref-branch.yaml");
   const r = run("recipe", "validate", "--json", "recipes/default.yaml", bad);
   t.is(r.status, 2);
-  const out = JSON.parse(r.stdout) as Array<{
-    file: string;
+  const doc = JSON.parse(r.stdout) as {
     ok: boolean;
-    issues: Array<{ line: number; col: number }>;
-  }>;
+    command: string;
+    results: Array<{ file: string; ok: boolean; issues: Array<{ line: number; col: number }> }>;
+    error: { exitCode: number; issues: Array<{ line: number; col: number }> };
+  };
+  t.like(doc, { ok: false, command: "recipe validate", error: { exitCode: 2 } });
+  t.like(doc.error.issues[0], { line: 7, col: 13 });
+  const out = doc.results;
   t.deepEqual(
     out.map((o) => o.ok),
     [true, false],

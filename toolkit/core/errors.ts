@@ -1,3 +1,6 @@
+import { redactSecrets } from "./redact.js";
+import { escapeControl } from "./terminal-text.js";
+
 /**
  * Error kinds and exit codes. Every failure the user sees is one of these, so the exit code tells
  * "you misused the tool" from "the job failed" from "the job failed and could not be undone".
@@ -98,7 +101,11 @@ export class RollbackError extends ProvisionError {
   }
 }
 
-/** Format any error for the terminal: what happened, then what to do next. */
+/**
+ * Format any error for the terminal: what happened, then what to do next. Messages quote outside
+ * text (recipe values, file contents, interface names): control characters are shown escaped,
+ * and a URL's password never (redact.ts).
+ */
 export function formatError(err: unknown): { text: string; exitCode: ExitCodeValue } {
   if (err instanceof ProvisionError) {
     const lines = [`error: ${err.message}`];
@@ -106,11 +113,13 @@ export function formatError(err: unknown): { text: string; exitCode: ExitCodeVal
       lines.push(`  caused by: ${String((err.cause as { shortMessage: unknown }).shortMessage)}`);
     }
     if (err.hint) lines.push(`hint: ${err.hint}`);
-    return { text: lines.join("\n"), exitCode: err.exitCode };
+    return { text: escapeControl(redactSecrets(lines.join("\n"))), exitCode: err.exitCode };
   }
   const e = err instanceof Error ? err : new Error(String(err));
   return {
-    text: `internal error (a bug in netmap-provision, please report it): ${e.stack ?? e.message}`,
+    text: escapeControl(
+      redactSecrets(`internal error (a bug in netmap-provision, please report it): ${e.stack ?? e.message}`),
+    ),
     exitCode: ExitCode.internal,
   };
 }

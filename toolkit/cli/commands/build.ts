@@ -3,7 +3,7 @@ import { writeBundle } from "../../build/bundle.js";
 import { runBuild } from "../../build/pipeline.js";
 import { UserError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, err, out, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 export interface BuildFlags extends RecipeRunFlags {
@@ -43,7 +43,7 @@ export const buildCommand = {
         { exec, renderer: opts.json ? "silent" : "auto" },
       );
       if (!res.ok) {
-        if (!opts.json) process.stderr.write(`${color.dim(`logs kept in ${res.workDir}/logs`)}\n`);
+        err(`${color.dim(`logs kept in ${res.workDir}/logs`)}\n`);
         throw res.error;
       }
       const m = res.manifest;
@@ -72,19 +72,15 @@ export const buildCommand = {
         });
         return;
       }
-      const out = process.stdout;
-      out.write(
-        `${badge("ok")} ${res.cacheHit ? `cache hit ${res.key}` : `built ${res.key}`} in ${seconds} s\n`,
-      );
+      out(`${badge("ok")} ${res.cacheHit ? `cache hit ${res.key}` : `built ${res.key}`} in ${seconds} s\n`);
       for (const mod of m?.modules ?? []) {
-        out.write(
+        out(
           `        ${mod.path}  ${color.dim(`vermagic ${mod.vermagic.split(" ")[0]}, depends ${mod.depends.join(",") || "-"}`)}\n`,
         );
       }
-      for (const e of m?.emulated ?? [])
-        out.write(`${badge("warn")} ${e.driver}: emulated mode (${e.reason})\n`);
-      out.write(`        artifacts: ${res.artifactsDir}\n`);
-      if (bundle) out.write(`        bundle: ${bundle}\n`);
+      for (const e of m?.emulated ?? []) out(`${badge("warn")} ${e.driver}: emulated mode (${e.reason})\n`);
+      out(`        artifacts: ${res.artifactsDir}\n`);
+      if (bundle) out(`        bundle: ${bundle}\n`);
     });
   },
 };

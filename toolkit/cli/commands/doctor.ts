@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { ExitCode } from "../../core/errors.js";
+import { BlockedError } from "../../core/errors.js";
 import type { DoctorCheck, DoctorOptions } from "../../doctor/checks.js";
 import type { HostFacts } from "../../host/facts.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, failWith, out, printJson } from "../output.js";
 import { hostRootOption } from "./host-root.js";
 
 /** Facts for --json without the full kernel config (thousands of symbols nobody reads here). */
@@ -21,15 +21,15 @@ function factsSummary(facts: HostFacts): unknown {
 function printTable(facts: HostFacts, checks: DoctorCheck[]): void {
   const width = Math.max(...checks.map((c) => c.title.length));
   const where = facts.root === "/" ? "this host" : facts.root;
-  process.stdout.write(
+  out(
     `${color.bold("netmap-provision doctor")}: ${where}, ${facts.os.prettyName}, kernel ${facts.kernel.release}\n\n`,
   );
   for (const c of checks) {
-    process.stdout.write(`${badge(c.status)} ${c.title.padEnd(width)}  ${c.found}\n`);
-    if (c.fix) process.stdout.write(`${" ".repeat(8 + width + 2)}${color.dim(`fix: ${c.fix}`)}\n`);
+    out(`${badge(c.status)} ${c.title.padEnd(width)}  ${c.found}\n`);
+    if (c.fix) out(`${" ".repeat(8 + width + 2)}${color.dim(`fix: ${c.fix}`)}\n`);
   }
   const blockers = checks.filter((c) => c.blocksUp);
-  process.stdout.write(
+  out(
     blockers.length
       ? `\n${badge("blocked")} \`up\` would refuse: ${blockers.map((c) => c.title).join("; ")} (exit 4)\n`
       : `\n${badge("ok")} nothing blocks \`up\`\n`,
@@ -82,7 +82,15 @@ export const doctorCommand = {
         const blocked = blocksUp(checks);
         if (opts.json) printJson({ blocked, checks, facts: factsSummary(facts) });
         else printTable(facts, checks);
-        if (blocked) process.exitCode = ExitCode.blocked;
+        if (blocked) {
+          const titles = checks.filter((c) => c.blocksUp).map((c) => c.title);
+          failWith(
+            new BlockedError(
+              `\`up\` would refuse: ${titles.join("; ")}`,
+              "each failing check says what was found and the fix (`checks` in --json)",
+            ),
+          );
+        }
       });
   },
 };

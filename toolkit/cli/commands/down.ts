@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { createExec } from "../../core/exec.js";
 import { defaultStateDir } from "../../state/lock.js";
 import { runDown } from "../../up/down.js";
-import { badge, printJson } from "../output.js";
+import { badge, err, failWith, printJson, out as write } from "../output.js";
 import { hostRootOption } from "./host-root.js";
 
 /** `down`: unload, restore byte for byte, reload the stock drivers, prove it. */
@@ -36,13 +36,13 @@ export const downCommand = {
             `${badge(report.devNetmapGone ? "ok" : "fail")} /dev/netmap ${report.devNetmapGone ? "gone" : "still there"}`,
           );
           if (report.ok) out.push(`${badge("ok")} netmap is down; the stock drivers are back`);
-          process.stdout.write(`${out.join("\n")}\n`);
+          write(`${out.join("\n")}\n`);
           if (report.error) {
-            process.stderr.write(`error: ${report.error.message}\n`);
-            if (report.error.hint) process.stderr.write(`hint: ${report.error.hint}\n`);
+            err(`error: ${report.error.message}\n`);
+            if (report.error.hint) err(`hint: ${report.error.hint}\n`);
           }
         }
-        if (report.error) process.exitCode = report.error.exitCode;
+        if (report.error) failWith(report.error);
       });
   },
 };

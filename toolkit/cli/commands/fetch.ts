@@ -4,7 +4,7 @@ import { fetchSourcesBundle } from "../../build/fetch.js";
 import { UserError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
 import { resolveCacheDir } from "../../sources/download.js";
-import { badge, printJson } from "../output.js";
+import { badge, out, printJson } from "../output.js";
 import { loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 /** `fetch`: gather a recipe's sources into one file for an offline host, or import such a file. */
@@ -30,7 +30,7 @@ export const fetchCommand = {
         if (opts.import) {
           const entries = await importSourcesBundle(opts.import, { cacheDir, exec });
           if (opts.json) printJson({ ok: true, imported: entries, cacheDir });
-          else process.stdout.write(`${badge("ok")} imported ${entries.length} source(s) into ${cacheDir}\n`);
+          else out(`${badge("ok")} imported ${entries.length} source(s) into ${cacheDir}\n`);
           return;
         }
         if (!opts.out)
@@ -44,10 +44,10 @@ export const fetchCommand = {
           printJson({ ok: true, out: opts.out, entries, notes });
           return;
         }
-        process.stdout.write(`${badge("ok")} wrote ${opts.out} with ${entries.length} source(s)\n`);
-        for (const e of entries) process.stdout.write(`        ${e.path}  ${e.url}\n`);
-        for (const n of notes) process.stdout.write(`${badge("info")} ${n}\n`);
-        process.stdout.write(`        on the offline host: netmap-provision fetch --import ${opts.out}\n`);
+        out(`${badge("ok")} wrote ${opts.out} with ${entries.length} source(s)\n`);
+        for (const e of entries) out(`        ${e.path}  ${e.url}\n`);
+        for (const n of notes) out(`${badge("info")} ${n}\n`);
+        out(`        on the offline host: netmap-provision fetch --import ${opts.out}\n`);
       });
   },
 };

@@ -9,7 +9,7 @@ import type { ConfigBase } from "../../kernel/config.js";
 import { parseModuleList } from "../../kernel/config.js";
 import type { KernelSourceSpec } from "../../kernel/sources.js";
 import { distroSourceTarball } from "../../sources/kernel-sources.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, err, out, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 import { jobsFlag } from "./build.js";
 
@@ -86,7 +86,7 @@ export const kernelCommand = {
         localmodconfig = parseModuleList(readFileSync(opts.localmodconfig, "utf8"));
       }
       if (!Array.isArray(run.recipe.drivers) && !opts.json)
-        process.stderr.write(
+        err(
           `${badge("warn")} drivers: auto - no NIC driver is forced to =m; pass --drivers e1000,... to keep them with --localmodconfig\n`,
         );
       const res = await buildAndInstallKernel({
@@ -104,19 +104,19 @@ export const kernelCommand = {
         setNextBoot: opts.nextBoot !== false,
         jobs: jobsFlag(opts.jobs),
         offline: opts.offline,
-        onProgress: opts.json ? undefined : (t) => process.stderr.write(`${color.dim(t)}\n`),
+        onProgress: opts.json ? undefined : (t) => err(`${color.dim(t)}\n`),
       });
       if (opts.json) return printJson(res);
       const what = res.cached
         ? "cache hit, nothing compiled"
         : `${res.compiled} objects in ${(res.buildMs / 1000).toFixed(0)} s`;
-      process.stdout.write(`${badge("ok")} kernel ${res.release} (${what})\n`);
-      process.stdout.write(
+      out(`${badge("ok")} kernel ${res.release} (${what})\n`);
+      out(
         `  build dir  ${res.buildDir}  (netmap: --kernel-dir)\n  sources    ${res.srcDir}\n  image      ${res.bootImage}\n  log        ${res.logFile}\n`,
       );
-      if (res.moduleDir) process.stdout.write(`  modules    ${res.moduleDir}\n`);
-      if (res.nextBoot) process.stdout.write(`  next boot  ${res.nextBoot.join(" ")} (once)\n`);
-      for (const w of res.warnings) process.stdout.write(`${badge("warn")} ${w}\n`);
+      if (res.moduleDir) out(`  modules    ${res.moduleDir}\n`);
+      if (res.nextBoot) out(`  next boot  ${res.nextBoot.join(" ")} (once)\n`);
+      for (const w of res.warnings) out(`${badge("warn")} ${w}\n`);
     });
   },
 };

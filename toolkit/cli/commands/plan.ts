@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { ExitCode } from "../../core/errors.js";
+import { BlockedError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
 import { gatherPlanInputs } from "../../plan/inputs.js";
 import { attachBlockers, buildPlan } from "../../plan/plan.js";
 import { renderPlan } from "../../plan/render.js";
-import { printJson } from "../output.js";
+import { failWith, out, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 /** `plan`: print what `up` would do, step by step, without changing anything. */
@@ -34,8 +34,17 @@ export const planCommand = {
         });
         const plan = attachBlockers(buildPlan(inputs));
         if (flags.json) printJson({ ...plan, overrides: run.overrides });
-        else process.stdout.write(`${renderPlan(plan)}\n`);
-        process.exitCode = plan.blockers.length > 0 ? ExitCode.blocked : ExitCode.ok;
+        else out(`${renderPlan(plan)}\n`);
+        const first = plan.blockers[0];
+        if (first)
+          failWith(
+            new BlockedError(
+              `${plan.blockers.length} blocker(s): ${plan.blockers.map((b) => b.message).join("; ")}`,
+              plan.blockers.length === 1
+                ? first.fix
+                : `each blocker says its fix (\`blockers\` in --json); first: ${first.fix}`,
+            ),
+          );
       });
   },
 };

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { loadDriverCatalog } from "../../catalog/drivers.js";
-import { ExitCode, RecipeError, type RecipeIssue } from "../../core/errors.js";
+import { RecipeError, type RecipeIssue } from "../../core/errors.js";
 import { loadRecipe } from "../../recipe/load.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, err, failWith, out, printJson } from "../output.js";
 
 const knownDrivers = (): string[] =>
   loadDriverCatalog()
@@ -12,8 +12,8 @@ const knownDrivers = (): string[] =>
 
 function printIssues(issues: RecipeIssue[]): void {
   for (const i of issues) {
-    process.stderr.write(`${i.file}:${i.line}:${i.col}: ${color.red("error")}: ${i.message}\n`);
-    if (i.hint) process.stderr.write(`  ${color.dim(`hint: ${i.hint}`)}\n`);
+    err(`${i.file}:${i.line}:${i.col}: ${color.red("error")}: ${i.message}\n`);
+    if (i.hint) err(`  ${color.dim(`hint: ${i.hint}`)}\n`);
   }
 }
 
@@ -40,13 +40,13 @@ export const recipeCommand = {
             throw e;
           }
         });
-        if (opts.json) printJson(results);
+        if (opts.json) printJson({ results });
         else
           for (const r of results) {
-            if (r.ok) process.stdout.write(`${badge("ok")} ${r.file}: ok\n`);
+            if (r.ok) out(`${badge("ok")} ${r.file}: ok\n`);
             else printIssues(r.issues);
           }
-        if (results.some((r) => !r.ok)) process.exitCode = ExitCode.usage;
+        if (results.some((r) => !r.ok)) failWith(new RecipeError(results.flatMap((r) => r.issues)));
       });
 
     recipe
@@ -57,7 +57,7 @@ export const recipeCommand = {
       .action((file: string, opts: { json?: boolean }) => {
         const { recipe: resolved } = loadRecipe(file, { knownDrivers: knownDrivers() });
         if (opts.json) printJson(resolved);
-        else process.stdout.write(stringify(resolved, { lineWidth: 0 }));
+        else out(stringify(resolved, { lineWidth: 0 }));
       });
   },
 };

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { underRoot } from "../../core/paths.js";
 import { defaultStateDir } from "../../state/lock.js";
 import type { StatusReport } from "../../status/report.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, printJson, out as write } from "../output.js";
 import { hostRootOption } from "./host-root.js";
 
 function printStatus(r: StatusReport): void {
@@ -61,7 +61,7 @@ function printStatus(r: StatusReport): void {
     const waiting = /awaiting-reboot|unreadable/.test(r.kernelBuild);
     out.push(`${badge(waiting ? "warn" : "info")} kernel build: ${r.kernelBuild}`);
   }
-  process.stdout.write(`${out.join("\n")}\n`);
+  write(`${out.join("\n")}\n`);
 }
 
 /** `status`: what is installed and loaded, native or emulated per interface. Read-only, fast. */

@@ -3,7 +3,7 @@ import { ExitCode, formatError, StepError, TimeoutError, UserError } from "../..
 import { createExec } from "../../core/exec.js";
 import { renderTryReport } from "../../try/render.js";
 import { runTry } from "../../try/run-try.js";
-import { color, printJson } from "../output.js";
+import { color, err, failWith, out, printJson } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 interface TryFlags extends RecipeRunFlags {
@@ -76,22 +76,18 @@ Exit 0 only when up, verify and down all passed; 5 when the guest timed out.`,
           timeoutMs: timeoutS * 1000,
           keep: flags.keep === true,
           renderer: flags.json ? "silent" : "auto",
-          ...(flags.json ? {} : { progress: (l: string) => process.stderr.write(`${color.dim(l)}\n`) }),
+          ...(flags.json ? {} : { progress: (l: string) => err(`${color.dim(l)}\n`) }),
           testHang: flags.testHang === true,
           fullModuleTree: flags.fullModuleTree === true,
         });
-        if (flags.json) {
-          printJson(report);
-          process.exitCode = report.exitCode;
-          return;
-        }
-        process.stdout.write(renderTryReport(report));
+        if (flags.json) printJson(report);
+        else out(renderTryReport(report));
         if (report.ok) return;
         const failed = report.steps.find((s) => s.verdict === "failed");
         const why = failed
           ? `${failed.id} failed${failed.message ? `: ${failed.message}` : ""}`
           : "see above";
-        const err =
+        const failure =
           report.exitCode === ExitCode.timeout
             ? new TimeoutError(
                 `the guest did not finish within ${timeoutS} s (serial tail above)`,
@@ -103,8 +99,8 @@ Exit 0 only when up, verify and down all passed; 5 when the guest timed out.`,
                 report.kept ? `files kept in ${report.kept}` : undefined,
               );
         // The guest command's own exit code is kept (e.g. 3: its rollback failed), so not thrown.
-        process.stderr.write(`${formatError(err).text}\n`);
-        process.exitCode = report.exitCode;
+        if (!flags.json) process.stderr.write(`${formatError(failure).text}\n`);
+        failWith({ message: failure.message, hint: failure.hint, exitCode: report.exitCode });
       });
   },
 };

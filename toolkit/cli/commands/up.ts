@@ -8,7 +8,7 @@ import type { KernelUpOptions } from "../../up/kernel-phase.js";
 import type { UpReport } from "../../up/report.js";
 import { runUp, type UpOptions } from "../../up/up.js";
 import { pktgenLines } from "../../verify/report.js";
-import { badge, color, printJson } from "../output.js";
+import { badge, color, err, failWith, printJson, out as write } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 
 interface UpFlags extends RecipeRunFlags {
@@ -72,7 +72,7 @@ function printHuman(r: UpReport): void {
   // A kernel run that stopped for the reboot has not loaded netmap yet, whatever ok says.
   if (r.ok && k?.proceeded !== false)
     out.push(`${badge("ok")} ${r.changed ? "netmap is up" : "already up: nothing changed"}`);
-  process.stdout.write(`${out.join("\n")}\n`);
+  write(`${out.join("\n")}\n`);
 }
 
 /** `up`: build (or cache/bundle), back up, install, swap, verify with evidence, record. */
@@ -115,11 +115,10 @@ export const upCommand = {
           const s = readResume(stateDir);
           if (!s) {
             if (flags.json) printJson({ ok: true, changed: false, message: "nothing to resume" });
-            else process.stdout.write(`${badge("info")} nothing to resume (no resume.json in ${stateDir})\n`);
+            else write(`${badge("info")} nothing to resume (no resume.json in ${stateDir})\n`);
             return;
           }
-          if (!flags.json)
-            process.stderr.write(`${badge("info")} resuming: ${describeResume(s, osRelease())}\n`);
+          if (!flags.json) err(`${badge("info")} resuming: ${describeResume(s, osRelease())}\n`);
         }
         const run = loadRunRecipe(flags);
         const confirmTimeoutSec = seconds(flags.confirmTimeout);
@@ -140,11 +139,11 @@ export const upCommand = {
         else {
           printHuman(report);
           if (report.error) {
-            process.stderr.write(`error: ${report.error.message}\n`);
-            if (report.error.hint) process.stderr.write(`hint: ${report.error.hint}\n`);
+            err(`error: ${report.error.message}\n`);
+            if (report.error.hint) err(`hint: ${report.error.hint}\n`);
           }
         }
-        if (report.error) process.exitCode = report.error.exitCode;
+        if (report.error) failWith(report.error);
       });
   },
 };
