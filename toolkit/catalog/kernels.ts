@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { RecipeError } from "../core/errors.js";
 import { catalogDir } from "../core/paths.js";
+import { redactUrl } from "../core/redact.js";
+import { GIT_URL_SCHEMES, gitRefProblem, urlProblem } from "../recipe/safe-text.js";
 import { kernelRangeSchema } from "./drivers.js";
 import { describeRange, kernelVersionNumber, kernelVersionParts, releaseInRange } from "./version-code.js";
 import { displayPath, loadYamlFile } from "./yaml-file.js";
@@ -19,6 +21,16 @@ const gccVersion = z.string().regex(/^\d+(\.\d+){0,2}$/, 'expected a gcc version
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits");
 const commitSha = z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit sha (7 to 40 hex digits)");
 const withVersion = z.string().includes("{version}", { message: "must contain {version}" });
+/** A git URL as recipes may give it: never one git or ssh would read as an option, nor `ext::`. */
+const gitUrl = z.string().superRefine((s, ctx) => {
+  const p = urlProblem(s, GIT_URL_SCHEMES);
+  if (p) ctx.addIssue({ code: "custom", message: `git URL "${redactUrl(s)}" ${p}` });
+});
+/** A tag pattern whose tags (with {version} filled in) are sane git refs. */
+const tagPattern = withVersion.superRefine((s, ctx) => {
+  const p = gitRefProblem(s.replaceAll("{version}", "6.1"));
+  if (p) ctx.addIssue({ code: "custom", message: `tag pattern "${s}" ${p}` });
+});
 
 /** Where a series' sources can come from. */
 const sourceSchema = z.discriminatedUnion("kind", [
@@ -37,7 +49,7 @@ const sourceSchema = z.discriminatedUnion("kind", [
     /** kernel.org's signed list of tarball checksums for that directory. */
     checksumsUrl: z.url().optional(),
   }),
-  z.strictObject({ kind: z.literal("git"), url: z.url(), tagPattern: withVersion }),
+  z.strictObject({ kind: z.literal("git"), url: gitUrl, tagPattern }),
 ]);
 
 const knownGoodSchema = z.strictObject({
@@ -219,7 +231,7 @@ export function loadKernelCatalog(dir: string = catalogDir("kernels")): KernelCa
 const handlesSchema = z.strictObject({ min: kernelVersion, max: kernelVersion });
 
 const upstreamSchema = z.strictObject({
-  url: z.url(),
+  url: gitUrl,
   commit: z.string().regex(/^[0-9a-f]{40}$/, "expected a full 40-digit commit sha"),
   date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
   handles: handlesSchema,

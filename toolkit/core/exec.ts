@@ -1,5 +1,6 @@
 import { appendFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
+import { redactSecrets } from "./redact.js";
 
 /**
  * The one way the toolkit runs a command: an argv array (never a shell string), logged with its
@@ -42,8 +43,9 @@ export class ExecFailure extends Error {
   constructor(result: ExecResult) {
     const tail = (result.stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
     const what = result.timedOut ? "timed out" : `exited with code ${result.exitCode}`;
-    const short = `\`${quoteArgv(result.argv)}\` ${what}`;
-    super(tail ? `${short}:\n${tail}` : short);
+    // Shown to the user: a URL's password in the argv or the output stays hidden.
+    const short = redactSecrets(`\`${quoteArgv(result.argv)}\` ${what}`);
+    super(tail ? `${short}:\n${redactSecrets(tail)}` : short);
     this.shortMessage = short;
     this.result = result;
   }
@@ -79,17 +81,22 @@ export function quoteArgv(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(" ");
 }
 
+/** A command as the log file records it; logs outlive the run, so no URL password goes in. */
+function logLine(argv: readonly string[], cwd: string | undefined): string {
+  return redactSecrets(`$ ${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}\n`);
+}
+
 export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntry) => void } = {}): Exec {
   const dryRun = opts.dryRun ?? false;
   const start = (argv: readonly string[], o: ExecOptions = {}): StartedCommand => {
     const [file, ...args] = argv;
     if (file === undefined) throw new Error("exec: empty argv");
-    if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
+    if (o.logFile) appendFileSync(o.logFile, logLine(argv, o.cwd));
     const lineSink = (stream: "stdout" | "stderr") =>
       function* (line: unknown) {
         const text = String(line);
         o.onLine?.(text, stream);
-        if (o.logFile) appendFileSync(o.logFile, `${text}\n`);
+        if (o.logFile) appendFileSync(o.logFile, `${redactSecrets(text)}\n`);
         yield text;
       };
     let exited = false;
@@ -155,7 +162,7 @@ export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntr
     start,
     async run(argv, o = {}) {
       if (dryRun && o.mutates) {
-        if (o.logFile) appendFileSync(o.logFile, `$ ${quoteArgv(argv)}${o.cwd ? `   (in ${o.cwd})` : ""}\n`);
+        if (o.logFile) appendFileSync(o.logFile, logLine(argv, o.cwd));
         const r: ExecResult = {
           argv,
           exitCode: 0,

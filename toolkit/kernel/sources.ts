@@ -4,7 +4,9 @@ import { basename, join } from "node:path";
 import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
+import { redactUrl } from "../core/redact.js";
 import type { Recipe } from "../recipe/schema.js";
+import { checkedGitRef, checkedGitUrl, GIT_ENV } from "../sources/git-args.js";
 import { ensureKernelSources, type KernelTarget, treeMakefileVersion } from "../sources/kernel-sources.js";
 
 /**
@@ -82,31 +84,34 @@ export async function ensureBuildSources(
     };
   }
   if (spec.kind === "git") {
-    const dir = join(o.cacheDir, "kernel-sources", `git-${safeName(spec.url)}-${safeName(spec.tag)}`);
+    const url = checkedGitUrl(spec.url, "kernel.sources.url");
+    const tag = checkedGitRef(spec.tag, "kernel.sources.tag");
+    // The cache dir, the id and the marker name the URL without its password.
+    const shown = redactUrl(url);
+    const id = `git:${shown}#${tag}`;
+    const dir = join(o.cacheDir, "kernel-sources", `git-${safeName(shown)}-${safeName(tag)}`);
     if (existsSync(join(dir, CLONED)))
-      return {
-        dir,
-        version: check(dir, "the cached clone"),
-        id: `git:${spec.url}#${spec.tag}`,
-        origin: "cache",
-      };
+      return { dir, version: check(dir, "the cached clone"), id, origin: "cache" };
     if (o.offline)
       throw new BlockedError(
-        `offline: the kernel tag ${spec.tag} of ${spec.url} is not cloned in the cache`,
+        `offline: the kernel tag ${tag} of ${shown} is not cloned in the cache`,
         "run once with network access, or give kernel.sources kind local",
       );
     const tmp = join(o.cacheDir, "kernel-sources", `.clone-${randomBytes(4).toString("hex")}`);
     mkdirSync(join(o.cacheDir, "kernel-sources"), { recursive: true });
     try {
-      // A tag pins the tree; depth 1 skips the history (gigabytes for linux.git).
-      await o.exec.run(["git", "clone", "--depth", "1", "--branch", spec.tag, spec.url, tmp], {
+      // A tag pins the tree; depth 1 skips the history (gigabytes for linux.git). The URL comes
+      // after `--`; the clone forgets its remote, whose URL may carry a password.
+      await o.exec.run(kernelCloneArgv(url, tag, tmp), { logFile: o.logFile, env: GIT_ENV });
+      await o.exec.run(["git", "-C", tmp, "remote", "remove", "origin"], {
         logFile: o.logFile,
+        env: GIT_ENV,
       });
-      const v = check(tmp, `tag ${spec.tag}`);
+      const v = check(tmp, `tag ${tag}`);
       rmSync(dir, { recursive: true, force: true });
       renameSync(tmp, dir);
-      writeFileSync(join(dir, CLONED), `${spec.url} ${spec.tag}\n`);
-      return { dir, version: v, id: `git:${spec.url}#${spec.tag}`, origin: "cloned" };
+      writeFileSync(join(dir, CLONED), `${shown} ${tag}\n`);
+      return { dir, version: v, id, origin: "cloned" };
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -131,6 +136,11 @@ export async function ensureBuildSources(
     id: spec.kind === "kernelorg" ? `kernelorg:${spec.sha256}` : `distro:${spec.tarball}`,
     origin: r.origin === "given" ? "given" : r.origin,
   };
+}
+
+/** The clone of a kernel tag, as run and as `plan` shows it. */
+export function kernelCloneArgv(url: string, tag: string, dir: string): string[] {
+  return ["git", "clone", "--quiet", "--depth", "1", "--branch", tag, "--", url, dir];
 }
 
 /** kernel.org's "6.1" tarball is Linux 6.1.0 in the Makefile's terms (SUBLEVEL = 0). */

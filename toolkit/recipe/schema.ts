@@ -1,10 +1,12 @@
 import { isAbsolute, normalize, resolve } from "node:path";
 import semver from "semver";
 import { z } from "zod";
+import { redactUrl } from "../core/redact.js";
 import { KERNELORG_VERSION_RE, kernelOrgUrl, kernelSemver, parseKernelVersion } from "./kernel-version.js";
 import { CONFIGURE_APPS, LEGACY_APPS, MANAGED_OPTIONS, PASSTHROUGH_OPTIONS } from "./netmap-options.js";
 import {
   firstShellMeta,
+  GIT_URL_SCHEMES,
   gitRefProblem,
   ifnameProblem,
   NAME_RE,
@@ -70,11 +72,27 @@ const sha256 = z
   .regex(/^[0-9a-fA-F]{64}$/, { error: "sha256 must be 64 hexadecimal digits" })
   .transform((s) => s.toLowerCase());
 
+/** A URL field; the message shows the URL without its password (it may carry credentials). */
 const url = (what: string, schemes: readonly string[]) =>
   z.string().superRefine((s, ctx) => {
     const p = urlProblem(s, schemes);
-    if (p) fail(ctx, `${what} "${s}" ${p}`);
+    if (p)
+      fail(
+        ctx,
+        `${what} "${escapeForMessage(redactUrl(s))}" ${p}`,
+        schemes.includes("scp")
+          ? "give an https://, http://, git://, ssh:// or file:// URL, or user@host:path; none may start with -"
+          : `give an ${schemes.join(" or ")} URL`,
+      );
   });
+
+/** Control characters shown as escapes, so a message quoting a value cannot drive the terminal. */
+function escapeForMessage(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we escape
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === "\n" ? "\\n" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
 
 function driverToken(known: readonly string[]) {
   return checkedString("driver", (s) =>
@@ -173,7 +191,7 @@ export function recipeSchema(opts: RecipeSchemaOptions) {
     }),
     z.strictObject({
       kind: z.literal("git"),
-      url: url("git URL", ["https", "http", "git", "ssh", "file", "scp"]),
+      url: url("git URL", GIT_URL_SCHEMES),
       tag: checkedString("git tag", (s) => {
         const p = gitRefProblem(s);
         return p ? { problem: p } : undefined;
@@ -255,7 +273,7 @@ export function recipeSchema(opts: RecipeSchemaOptions) {
     z
       .strictObject({
         kind: z.literal("git"),
-        url: url("git URL", ["https", "http", "git", "ssh", "file", "scp"]),
+        url: url("git URL", GIT_URL_SCHEMES),
         /** A commit id; a branch or tag only with allowMovingRef, since those can move under you. */
         commit: z.string(),
         allowMovingRef: z.boolean().default(false),

@@ -14,6 +14,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { BlockedError, StepError, UserError } from "../core/errors.js";
+import { redactSecrets, redactUrl } from "../core/redact.js";
 
 /**
  * A content-addressed download cache: `<cacheDir>/downloads/sha256/<hex>`. A file only ever
@@ -72,7 +73,7 @@ export async function hashFile(path: string): Promise<string> {
 export function supplyHint(spec: DownloadSpec, cacheDir: string): string {
   return (
     `on a connected host run \`netmap-provision fetch --recipe <recipe> --out bundle.tar\` and use the bundle here, ` +
-    `or download ${spec.url} yourself, check that its sha256 is ${spec.sha256}, and copy it to ${cachedPath(cacheDir, spec.sha256)}`
+    `or download ${redactUrl(spec.url)} yourself, check that its sha256 is ${spec.sha256}, and copy it to ${cachedPath(cacheDir, spec.sha256)}`
   );
 }
 
@@ -80,7 +81,7 @@ function checkPin(spec: DownloadSpec): string {
   const hex = spec.sha256?.toLowerCase() ?? "";
   if (!HEX64.test(hex)) {
     throw new UserError(
-      `${spec.label ?? spec.url}: sha256 "${spec.sha256 ?? ""}" is not a 64-digit hex digest`,
+      `${spec.label ?? redactUrl(spec.url)}: sha256 "${spec.sha256 ?? ""}" is not a 64-digit hex digest`,
       "pin the file's sha256 in the recipe (sha256sum <file> on a trusted copy)",
     );
   }
@@ -117,7 +118,8 @@ async function fetchTo(url: string, tmp: string, timeoutMs: number): Promise<{ h
     await pipeline(createReadStream(fileURLToPath(url)), tap, createWriteStream(tmp));
     return { hex: h.digest("hex"), bytes };
   }
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
+  const { href, headers } = withoutCredentials(url);
+  const res = await fetch(href, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow", headers });
   if (!res.ok || res.body === null) throw new HttpStatusError(res.status, res.statusText);
   await pipeline(
     Readable.fromWeb(res.body as import("node:stream/web").ReadableStream),
@@ -125,6 +127,19 @@ async function fetchTo(url: string, tmp: string, timeoutMs: number): Promise<{ h
     createWriteStream(tmp),
   );
   return { hex: h.digest("hex"), bytes };
+}
+
+/**
+ * fetch() refuses URLs with credentials: `https://user:password@host/...` becomes the bare URL
+ * plus HTTP basic authentication, so a private mirror works and the password stays off the URL.
+ */
+function withoutCredentials(url: string): { href: string; headers: Record<string, string> } {
+  const u = new URL(url);
+  if (u.username === "" && u.password === "") return { href: url, headers: {} };
+  const auth = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = "";
+  u.password = "";
+  return { href: u.href, headers: { authorization: `Basic ${Buffer.from(auth).toString("base64")}` } };
 }
 
 class HttpStatusError extends Error {
@@ -145,7 +160,8 @@ export async function ensureDownload(opts: DownloadOptions): Promise<DownloadRes
   const final = cachedPath(opts.cacheDir, hex);
   if (await verifiedCached(final, hex))
     return { path: final, downloaded: false, bytes: statSync(final).size };
-  const what = opts.label ? `${opts.label} (${opts.url})` : opts.url;
+  const shown = redactUrl(opts.url);
+  const what = opts.label ? `${opts.label} (${shown})` : shown;
   if (opts.offline) {
     throw new BlockedError(
       `offline and ${what} is not in the download cache (sha256 ${hex})`,
@@ -159,7 +175,7 @@ export async function ensureDownload(opts: DownloadOptions): Promise<DownloadRes
     try {
       got = await fetchTo(opts.url, tmp, opts.timeoutMs ?? 10 * 60_000);
     } catch (err) {
-      const reason = err instanceof HttpStatusError ? err.message : networkReason(err);
+      const reason = redactSecrets(err instanceof HttpStatusError ? err.message : networkReason(err));
       throw new BlockedError(
         `cannot download ${what}: ${reason} (needed with sha256 ${hex})`,
         supplyHint({ ...opts, sha256: hex }, opts.cacheDir),

@@ -13,7 +13,9 @@ import {
 import { join, relative } from "node:path";
 import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
+import { redactSecrets, redactUrl } from "../core/redact.js";
 import { type DownloadSpec, ensureDownload } from "./download.js";
+import { checkedGitRef, checkedGitUrl, GIT_ENV } from "./git-args.js";
 
 /**
  * Where netmap's sources come from, resolved to a directory on disk plus an identity that the
@@ -127,7 +129,10 @@ async function resolveGit(
   spec: Extract<NetmapSourceSpec, { kind: "git" }>,
   o: ResolveOptions,
 ): Promise<ResolvedNetmapSource> {
-  const ref = spec.commit.trim();
+  const ref = checkedGitRef(spec.commit.trim(), "netmap.source.commit");
+  const url = checkedGitUrl(spec.url, "netmap.source.url");
+  // What messages, logs and the cache may show: never the URL's password.
+  const shown = redactUrl(url);
   const isSha = SHORT_SHA.test(ref);
   if (!isSha && !spec.allowMovingRef) {
     throw new UserError(
@@ -136,7 +141,7 @@ async function resolveGit(
     );
   }
   const run = (argv: string[], cwd: string, reject = true) =>
-    o.exec.run(argv, { cwd, logFile: o.logFile, reject, env: { GIT_TERMINAL_PROMPT: "0" } });
+    o.exec.run(argv, { cwd, logFile: o.logFile, reject, env: GIT_ENV });
   const headOf = async (dir: string) => (await run(["git", "rev-parse", "HEAD"], dir)).stdout.trim();
 
   const root = join(o.cacheDir, "netmap");
@@ -151,7 +156,7 @@ async function resolveGit(
   }
   if (o.offline) {
     throw new BlockedError(
-      `offline and netmap ${ref} from ${spec.url} is not in the cache (${root})`,
+      `offline and netmap ${ref} from ${shown} is not in the cache (${root})`,
       "on a connected host run `netmap-provision fetch --recipe <recipe> --out bundle.tar`, or point --netmap-source at a local checkout",
     );
   }
@@ -161,34 +166,46 @@ async function resolveGit(
     mkdirSync(tmp);
     await run(["git", "init", "--quiet"], tmp);
     // A shallow fetch of one commit needs its full id and a server that allows it; else clone all.
+    // The URL and refs come after `--`: nothing from the recipe is read as an option.
     const shallow =
       FULL_SHA.test(ref) &&
-      (await run(["git", "fetch", "--quiet", "--depth", "1", spec.url, ref], tmp, false)).exitCode === 0;
+      (await run(["git", "fetch", "--quiet", "--depth", "1", "--", url, ref], tmp, false)).exitCode === 0;
     if (!shallow) {
       const full = await run(
-        ["git", "fetch", "--quiet", "--tags", spec.url, "+refs/heads/*:refs/remotes/origin/*"],
+        ["git", "fetch", "--quiet", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"],
         tmp,
         false,
       );
       if (full.exitCode !== 0) {
+        const why = redactSecrets((full.stderr || full.stdout).trim().split("\n").slice(-2).join(" "));
         throw new BlockedError(
-          `cannot fetch netmap from ${spec.url}: ${(full.stderr || full.stdout).trim().split("\n").slice(-2).join(" ")}`,
+          `cannot fetch netmap from ${shown}: ${why}`,
           "check the URL and the network, or use `netmap-provision fetch` on a connected host and a bundle here",
         );
       }
     }
-    // A moving ref is a branch (origin/<ref>) or a tag (<ref>); a commit is itself.
-    const candidates = shallow ? ["FETCH_HEAD"] : isSha ? [ref] : [`origin/${ref}`, ref];
-    let checkedOut = false;
+    // A moving ref is a branch (origin/<ref>) or a tag (<ref>); a commit is itself. Each is
+    // resolved to a full commit id first, so checkout only ever sees 40 hex digits.
+    const candidates = isSha ? [ref] : [`origin/${ref}`, ref];
+    let commit: string | undefined;
     for (const c of candidates) {
-      if ((await run(["git", "checkout", "--quiet", "--detach", c], tmp, false)).exitCode === 0) {
-        checkedOut = true;
+      const r = await run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", `${c}^{commit}`],
+        tmp,
+        false,
+      );
+      const sha = r.stdout.trim();
+      if (r.exitCode === 0 && FULL_SHA.test(sha)) {
+        commit = sha;
         break;
       }
     }
-    if (!checkedOut) {
+    if (
+      !commit ||
+      (await run(["git", "checkout", "--quiet", "--detach", commit, "--"], tmp, false)).exitCode !== 0
+    ) {
       throw new UserError(
-        `netmap ${isSha ? "commit" : "ref"} ${ref} is not in ${spec.url}`,
+        `netmap ${isSha ? "commit" : "ref"} ${ref} is not in ${shown}`,
         "check netmap.source.commit (git log in a checkout of that repository)",
       );
     }
@@ -204,10 +221,10 @@ async function resolveGit(
       rmSync(tmp, { recursive: true, force: true });
     } else {
       rmSync(dir, { recursive: true, force: true });
-      writeFileSync(join(tmp, ".netmap-provision-ok"), `${spec.url} ${head}\n`);
+      writeFileSync(join(tmp, ".netmap-provision-ok"), `${shown} ${head}\n`);
       renameSync(tmp, dir);
     }
-    return { dir, ...layoutOrThrow(dir, `${spec.url} at ${head}`), id: `commit:${head}`, commit: head, spec };
+    return { dir, ...layoutOrThrow(dir, `${shown} at ${head}`), id: `commit:${head}`, commit: head, spec };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
