@@ -1,7 +1,9 @@
+import { rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import test from "ava";
 import { blocksUp, type DoctorCheck, driversToSwap, runDoctor } from "../../toolkit/doctor/checks.js";
 import { gatherHostFacts, type HostFacts } from "../../toolkit/host/facts.js";
-import { hostTree } from "../helpers/hosts.js";
+import { copyHostTree, FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
 
 const factsOf = (name: string, env: Record<string, string> = {}) =>
   gatherHostFacts({ root: hostTree(name), env });
@@ -141,4 +143,32 @@ test("a recipe driver no NIC uses is mentioned, not a blocker", async (t) => {
   const c = byId(runDoctor(await factsOf("debian12-e1000"), { drivers: ["e1000", "ixgbe"] }), "driver:ixgbe");
   t.is(c.status, "info");
   t.false(c.blocksUp);
+});
+
+test("a Debian host without headers: kernel 6.1.192 from /proc/version, and the fixes name 6.1, not gcc's 12.2", async (t) => {
+  const root = copyHostTree("debian12-e1000");
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  for (const p of [
+    `lib/modules/${FIXTURE_RELEASE}/build`,
+    `lib/modules/${FIXTURE_RELEASE}/source`,
+    "usr/src/linux-headers-6.1.0-56-amd64",
+    "usr/src/linux-headers-6.1.0-56-common",
+    "usr/src/linux-source-6.1",
+  ])
+    rmSync(join(root, p), { recursive: true, force: true });
+  const checks = runDoctor(await gatherHostFacts({ root, env: {} }));
+  t.regex(byId(checks, "kernel").found, /version 6\.1\.192 \(from proc-version\)/);
+  t.is(byId(checks, "build-dir").fix, `apt-get install linux-headers-${FIXTURE_RELEASE}`);
+  t.regex(byId(checks, "sources").fix ?? "", /^apt-get install linux-source-6\.1 /);
+  t.false(JSON.stringify(checks).includes("12.2"), "gcc's version is nowhere taken for the kernel's");
+});
+
+test("a garbage /proc/net/route: the management check warns that it cannot tell, naming the NIC", async (t) => {
+  const root = copyHostTree("debian12-e1000");
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  writeFileSync(join(root, "proc/net/route"), "Iface\tDestination\tGateway \tFlags\nnot a route\n");
+  const mgmt = byId(runDoctor(await gatherHostFacts({ root, env: {} })), "management");
+  t.is(mgmt.status, "warn");
+  t.regex(mgmt.found, /cannot tell which NIC carries the management link: \/proc\/net\/route line 2/);
+  t.regex(mgmt.found, /eth0 on a driver it would swap/);
 });

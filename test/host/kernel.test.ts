@@ -1,13 +1,18 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { release as osRelease } from "node:os";
+import { dirname, join } from "node:path";
 import test from "ava";
 import {
   detectModuleCompression,
   parseMakefileVersion,
   parseProcVersion,
   parseVersionH,
+  parseVersionSignature,
   readKernelFacts,
   versionFromRelease,
 } from "../../toolkit/host/kernel.js";
-import { FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
+import { debianKernel } from "../helpers/debian-kernel.js";
+import { copyHostTree, FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
 
 test("debian12-e1000: release, version from version.h, resolved build dir, unpacked sources", (t) => {
   const k = readKernelFacts(hostTree("debian12-e1000"));
@@ -62,6 +67,8 @@ test("version parsers", (t) => {
   t.is(parseMakefileVersion("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"), "6.1.0");
   t.is(parseMakefileVersion("VERSION = 6\n"), null);
   t.is(parseProcVersion("Linux version 6.1.0-56-amd64 ... Debian 6.1.192-1 (2025-11-16)"), "6.1.192");
+  t.is(parseVersionSignature("Ubuntu 6.8.0-31.31-generic 6.8.1\n", "6.8.0-31-generic"), "6.8.1");
+  t.is(parseVersionSignature("Ubuntu 6.8.0-31.31-generic 6.8.1\n", "6.1.0-56-amd64"), null);
   t.is(versionFromRelease("6.18.44-fc-v782"), "6.18.44");
   t.is(versionFromRelease("5.4-custom"), "5.4.0");
   t.is(versionFromRelease("garbage"), null);
@@ -75,4 +82,79 @@ test("the real host: reads the running release without crashing, whatever is ins
     t.false(k.build.exists);
     t.is(k.moduleCompression, "unknown");
   }
+});
+
+/** /proc/version as the kernel prints it: "Linux version %s (%s@%s) (%s) %s" (init/version.c). */
+const banner = (release: string, by: string, host: string, compiler: string, uts: string): string =>
+  `Linux version ${release} (${by}@${host}) (${compiler}) ${uts}\n`;
+
+test("/proc/version of a Debian kernel: the version is the Debian x.y.z at the end, not gcc's 12.2.0", (t) => {
+  // The fixture trees' /proc/version is a Debian 12 host's, verbatim.
+  const fixtureText = readFileSync(join(hostTree("debian12-e1000"), "proc/version"), "utf8");
+  t.regex(fixtureText, /\(gcc-12 \(Debian 12\.2\.0-14\+deb12u1\) 12\.2\.0/);
+  t.is(parseProcVersion(fixtureText), "6.1.192");
+  t.is(parseProcVersion(fixtureText, FIXTURE_RELEASE), "6.1.192");
+  // The installed Debian kernel's own banner, from the strings its headers were built with.
+  const k = debianKernel();
+  const gen = (f: string) => readFileSync(join(k.headersDir, "include/generated", f), "utf8");
+  const def = (text: string, name: string) =>
+    text.match(new RegExp(`#define ${name}\\s+"([^"]*)"`))?.[1] ?? "";
+  const compile = gen("compile.h");
+  const text = banner(
+    k.release,
+    def(compile, "LINUX_COMPILE_BY"),
+    def(compile, "LINUX_COMPILE_HOST"),
+    def(compile, "LINUX_COMPILER"),
+    def(gen("utsversion.h"), "UTS_VERSION"),
+  );
+  t.log(text.trim());
+  t.regex(text, /\(Debian \d+\.\d+\.\d+/, "the compiler part names a Debian gcc version");
+  t.is(parseProcVersion(text, k.release), k.version);
+});
+
+test("/proc/version without a Debian version (Ubuntu, this machine): null, the release decides", (t) => {
+  const ubuntu = banner(
+    "6.8.0-31-generic",
+    "buildd",
+    "lcy02-amd64-080",
+    "x86_64-linux-gnu-gcc-13 (Ubuntu 13.2.0-23ubuntu4) 13.2.0, GNU ld (GNU Binutils for Ubuntu) 2.42",
+    "#31-Ubuntu SMP PREEMPT_DYNAMIC Sat Apr 20 00:40:06 UTC 2024",
+  );
+  t.is(parseProcVersion(ubuntu, "6.8.0-31-generic"), null);
+  const real = readFileSync("/proc/version", "utf8");
+  const v = parseProcVersion(real, osRelease());
+  t.log(real.trim(), "->", v);
+  const series = (x: string | null | undefined) => x?.split(".").slice(0, 2).join(".");
+  if (v !== null) t.is(series(v), series(versionFromRelease(osRelease())));
+  // A compiler version of another series is never taken for the kernel's.
+  t.is(
+    parseProcVersion(
+      banner("6.1.0-56-amd64", "x", "y", "gcc (Debian 12.2.0-14) 12.2.0", "#1 SMP"),
+      "6.1.0-56-amd64",
+    ),
+    null,
+  );
+});
+
+test("a Debian host without headers: the version comes from /proc/version (6.1.192), not gcc's", (t) => {
+  const root = copyHostTree("debian12-e1000");
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  for (const p of [
+    `lib/modules/${FIXTURE_RELEASE}/build`,
+    `lib/modules/${FIXTURE_RELEASE}/source`,
+    "usr/src/linux-headers-6.1.0-56-amd64",
+    "usr/src/linux-headers-6.1.0-56-common",
+  ])
+    rmSync(join(root, p), { recursive: true, force: true });
+  const k = readKernelFacts(root);
+  t.false(k.build.exists);
+  t.is(k.version, "6.1.192");
+  t.is(k.versionSource, "proc-version");
+  // Ubuntu's signature file is read when /proc/version names no version.
+  writeFileSync(
+    join(root, "proc/version"),
+    banner(FIXTURE_RELEASE, "b", "h", "gcc (Ubuntu 12.3.0) 12.3.0", "#1 SMP"),
+  );
+  writeFileSync(join(root, "proc/version_signature"), `Ubuntu ${FIXTURE_RELEASE} 6.1.190\n`);
+  t.like(readKernelFacts(root), { version: "6.1.190", versionSource: "version-signature" });
 });

@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import test from "ava";
 import {
   normaliseIpv6,
@@ -5,10 +7,11 @@ import {
   procHexToIpv4,
   procHexToIpv6,
   readManagementFacts,
+  readRouteTable,
   sshConnectionServerAddress,
   sshSocketAddresses,
 } from "../../toolkit/host/management.js";
-import { hostTree } from "../helpers/hosts.js";
+import { copyHostTree, hostTree } from "../helpers/hosts.js";
 
 test("debian12-e1000: the default route is on eth0, no SSH session", (t) => {
   t.deepEqual(readManagementFacts(hostTree("debian12-e1000"), {}), {
@@ -18,6 +21,7 @@ test("debian12-e1000: the default route is on eth0, no SSH session", (t) => {
     sshAddresses: [],
     sshSource: null,
     managementIfs: ["eth0"],
+    problem: null,
   });
 });
 
@@ -84,4 +88,41 @@ test("the default route with the lowest metric wins", (t) => {
   );
   t.is(routes.length, 2);
   t.is(routes.sort((a, b) => a.metric - b.metric)[0]?.ifname, "eth0");
+});
+
+const HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT";
+
+test('a route table that is not one is a problem, never "no default route"', (t) => {
+  const good = `${HEADER}\neth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n`;
+  t.is(readRouteTable(good).problem, null);
+  t.is(readRouteTable(`${HEADER}\n`).problem, null, "no IPv4 route at all is a real answer");
+  t.regex(readRouteTable(null).problem ?? "", /cannot be read/);
+  t.regex(readRouteTable("").problem ?? "", /does not start with the kernel's header/);
+  t.regex(readRouteTable("garbage\nmore garbage\n").problem ?? "", /header/);
+  t.regex(readRouteTable(`${HEADER}\neth0 zz\n`).problem ?? "", /line 2 is not a route \(2 fields/);
+  const bad = readRouteTable(`${HEADER}\neth0\tXXXXXXXX\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n`);
+  t.regex(bad.problem ?? "", /8 hex digits/);
+  t.deepEqual(bad.routes, []);
+  // What the problem quotes from the file is shown escaped.
+  t.false((readRouteTable(`${HEADER}\n\u001b]0;x\u0007 1\n`).problem ?? "").includes("\u001b"));
+});
+
+test("a garbage /proc/net/route: every NIC counts as the management link, and the problem says so", (t) => {
+  const root = copyHostTree("debian12-e1000");
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  writeFileSync(join(root, "proc/net/route"), "\u0000\u0001 not a route table\n");
+  const m = readManagementFacts(root, {});
+  t.regex(m.problem ?? "", /^cannot tell which NIC carries the management link: \/proc\/net\/route/);
+  t.is(m.defaultRouteIf, null);
+  t.deepEqual(m.managementIfs, ["eth0"]);
+  rmSync(join(root, "proc/net/route"));
+  t.regex(readManagementFacts(root, {}).problem ?? "", /cannot be read/);
+});
+
+test("interface names from /proc are escaped as nics.ts escapes them, so the two still match", (t) => {
+  const esc = "eth\u001b]0;pwned\u0007";
+  const routes = parseProcNetRoute(
+    `${HEADER}\n${esc}\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n`,
+  );
+  t.is(routes[0]?.ifname, "eth\\x1b]0;pwned\\x07");
 });

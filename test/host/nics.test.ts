@@ -1,9 +1,11 @@
+import { renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { catalogLookup } from "../../toolkit/host/facts.js";
 import { readKernelFacts } from "../../toolkit/host/kernel.js";
 import { type NicDriverLookup, parseModulesBuiltin, readNicFacts } from "../../toolkit/host/nics.js";
-import { hostTree } from "../helpers/hosts.js";
+import { copyHostTree, hostTree } from "../helpers/hosts.js";
 
 const lookup = catalogLookup(loadDriverCatalog());
 const nicsOf = (name: string, l: NicDriverLookup = lookup) => {
@@ -74,4 +76,17 @@ test("the real host: physical NICs only, each with a driver kind", (t) => {
     t.true(["module", "builtin", "unknown"].includes(n.driverKind));
   }
   t.pass();
+});
+
+test("an interface name with terminal control characters is reported escaped", (t) => {
+  const root = copyHostTree("debian12-e1000");
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  const esc = "eth\u001b]0;pwned\u0007";
+  const dev = "sys/devices/pci0000:00/0000:00:03.0/net";
+  renameSync(join(root, dev, "eth0"), join(root, dev, esc));
+  unlinkSync(join(root, "sys/class/net/eth0"));
+  symlinkSync(`../../devices/pci0000:00/0000:00:03.0/net/${esc}`, join(root, "sys/class/net", esc));
+  const [nic] = readNicFacts(root, readKernelFacts(root), lookup);
+  t.is(nic?.ifname, "eth\\x1b]0;pwned\\x07");
+  t.like(nic, { driver: "e1000", driverKind: "module", native: true });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -41,4 +41,18 @@ test("falls back to /usr/lib/os-release, then to a placeholder", (t) => {
   t.is(os.source, "/usr/lib/os-release");
   t.is(os.family, "rhel");
   t.is(os.prettyName, "fedora");
+});
+
+test("os-release values with terminal control sequences come back escaped", (t) => {
+  const root = mkdtempSync(join(tmpdir(), "np-osrel-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "etc"));
+  writeFileSync(
+    join(root, "etc/os-release"),
+    'ID=debian\nPRETTY_NAME="Debian \u001b]0;owned\u0007GNU/Linux \u001b[2J12"\nVERSION_ID="12\u001b[8m"\n',
+  );
+  const os = readOsRelease(root);
+  t.is(os.prettyName, "Debian \\x1b]0;owned\\x07GNU/Linux \\x1b[2J12");
+  t.is(os.versionId, "12\\x1b[8m");
+  t.is(os.family, "debian");
 });

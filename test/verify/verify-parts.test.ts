@@ -1,8 +1,13 @@
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
+import { createExec } from "../../toolkit/core/exec.js";
 import { parseDmesg } from "../../toolkit/parse/dmesg.js";
+import { DEFAULT_DMESG_EXPECT } from "../../toolkit/recipe/schema.js";
 import { linesAfter } from "../../toolkit/verify/dmesg-cursor.js";
-import { rdevMinor } from "../../toolkit/verify/verify.js";
+import { dmesgExpectFailures, rdevMinor, verifyLoad } from "../../toolkit/verify/verify.js";
+import { hostTree } from "../helpers/hosts.js";
 import { fixture } from "../helpers/paths.js";
 
 test("the dmesg cursor keeps only lines printed after it, so an earlier load is no evidence", (t) => {
@@ -30,4 +35,57 @@ test("the cursor works on the captured guest log: the reload's lines come after 
 test("st_rdev minors decode as the kernel encodes them (small and large minors)", (t) => {
   t.is(rdevMinor((10 << 8) | 124), 124); // c 10 124, old-style encoding
   t.is(rdevMinor((10 << 8) | 0x34 | (0x1200 << 12)), 0x1234); // minor above 255
+});
+
+const capture = fixture("captures", "guest-swap-verify-rollback-6.1.192.log");
+
+test("verify.dmesg.expect: a pattern no line since the load matches fails, naming the pattern", (t) => {
+  const lines = parseDmesg(readFileSync(capture, "utf8"));
+  t.deepEqual(dmesgExpectFailures(lines, ["net eth0: netmap queues/slots: TX \\d+/\\d+"]), []);
+  t.deepEqual(dmesgExpectFailures(lines, ["ixgbe .*: netmap queues/slots"]), [
+    "dmesg since the load has no line matching /ixgbe .*: netmap queues/slots/ (the recipe's verify.dmesg.expect)",
+  ]);
+  // Only lines after the cursor count: the first load's lines are no evidence for the second.
+  const after = linesAfter(lines, { ts: 5.603659 });
+  t.is(dmesgExpectFailures(after, ["net eth0: netmap queues/slots"]).length, 1);
+  // The defaults restate verify's own mknod / "loaded module" checks: not reported twice.
+  t.deepEqual(dmesgExpectFailures([], DEFAULT_DMESG_EXPECT), []);
+});
+
+test("verifyLoad uses the recipe's dmesg.expect (the kernel log of the captured guest run)", async (t) => {
+  // A stand-in `dmesg` that prints the captured guest log; the host tree is netmap-loaded's.
+  const bin = mkdtempSync(join(tmpdir(), "np-dmesg-"));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  writeFileSync(join(bin, "dmesg"), `#!/bin/sh\nexec cat '${capture}'\n`);
+  chmodSync(join(bin, "dmesg"), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+  const base = {
+    exec: createExec(),
+    root: hostTree("netmap-loaded"),
+    cursor: { ts: null },
+    netmapModule: "netmap",
+    drivers: [{ module: "e1000", mode: "native" as const }],
+  };
+  const missing = "igb .*: netmap queues/slots";
+  const r = await verifyLoad({
+    ...base,
+    dmesgExpect: [...DEFAULT_DMESG_EXPECT, "netmap queues/slots", missing],
+  });
+  t.false(r.ok);
+  t.true(
+    r.failures.includes(
+      `dmesg since the load has no line matching /${missing}/ (the recipe's verify.dmesg.expect)`,
+    ),
+  );
+  t.false(
+    r.failures.some((f) => f.includes("/netmap queues/slots/")),
+    r.failures.join("\n"),
+  );
+  t.true(r.dmesg.loaded);
+  const without = await verifyLoad(base);
+  t.false(without.failures.some((f) => f.includes("verify.dmesg.expect")));
 });

@@ -311,8 +311,7 @@ function extDriversStep(): Step<BuildContext> {
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
       const { state, req } = ctx;
-      for (const s of state.skipped)
-        report.progress(`${s.token} left out (emulated mode accepted): ${s.why}`);
+      for (const s of state.skipped) report.progress(`${s.token} left out: ${s.why}`);
       if (state.extNeeds.length === 0 || !state.netmap) return;
       const placed = await placeExtDrivers(state.extNeeds, {
         linuxDir: join(state.netmap.dir, "LINUX"),

@@ -359,6 +359,20 @@ function nicCheck(n: NicFacts, swap: string[], opts: DoctorOptions): DoctorCheck
 function managementCheck(f: HostFacts, swap: string[]): DoctorCheck {
   const m = f.management;
   const title = "Management link";
+  if (m.problem) {
+    // Not knowing is not "no management link": plan and up guard every NIC until it is known.
+    const swapped = f.nics
+      .filter((n) => n.netmapDriver && n.driverKind === "module" && swap.includes(n.netmapDriver))
+      .map((n) => n.ifname);
+    return check({
+      id: "management",
+      title,
+      status: "warn",
+      found: `${m.problem}; \`up\` treats every NIC as carrying it${swapped.length ? ` (${swapped.join(", ")} on a driver it would swap)` : ""}`,
+      fix: "make sure /proc is the kernel's (mount -t proc proc /proc) and /proc/net/route readable, then run doctor again; meanwhile `up` refuses to swap those drivers unless run with --allow-management (a dead-man timer rolls back unless `netmap-provision confirm` arrives)",
+      blocksUp: false,
+    });
+  }
   if (m.managementIfs.length === 0) {
     return check({
       id: "management",

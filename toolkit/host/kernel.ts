@@ -46,7 +46,7 @@ export interface KernelFacts {
   release: string;
   /** Upstream x.y.z; Debian's 6.1.0-56-amd64 is really 6.1.192, which only version.h tells. */
   version: string | null;
-  versionSource: "version.h" | "proc-version" | "release" | null;
+  versionSource: "version.h" | "proc-version" | "version-signature" | "release" | null;
   moduleDir: string;
   moduleDirExists: boolean;
   moduleCompression: ModuleCompression;
@@ -98,18 +98,38 @@ export function parseMakefileVersion(text: string): string | null {
   return major && minor && sub !== undefined ? `${major}.${minor}.${sub}` : null;
 }
 
-/** x.y.z from /proc/version: distro kernels name the upstream version there ("Debian 6.1.192-1"). */
-export function parseProcVersion(text: string): string | null {
-  return text.match(/\b(?:Debian|Ubuntu)\s+(\d+\.\d+\.\d+)/)?.[1] ?? null;
+/**
+ * x.y.z from /proc/version. Its format is `Linux version <release> (<builder>) (<compiler>) <uts>`
+ * and Debian puts the upstream version at the end of <uts>: `#1 SMP PREEMPT_DYNAMIC Debian
+ * 6.1.192-3 (2026-...)`. The compiler part says "Debian" too (`gcc-12 (Debian 12.2.0-14) 12.2.0`,
+ * which once read as kernel 12.2.0): every parenthesised part is dropped before looking. When
+ * `release` is given, a version of another series (x.y) than the release is not believed.
+ */
+export function parseProcVersion(text: string, release?: string): string | null {
+  let outside = text;
+  // Innermost groups first: the compiler part nests (gcc-12 (Debian ...) 12.2.0, GNU ld (...) 2.40).
+  for (let i = 0; i < 8 && /\([^()]*\)/.test(outside); i++) outside = outside.replace(/\([^()]*\)/g, " ");
+  const version = outside.match(/\bDebian\s+(\d+\.\d+\.\d+)(?:[-+~][\w.+~]*)?(?:\s|$)/)?.[1] ?? null;
+  if (version === null || release === undefined) return version;
+  const series = versionFromRelease(release);
+  return series === null || majorMinor(series) === majorMinor(version) ? version : null;
 }
+
+/** x.y.z from Ubuntu's /proc/version_signature ("Ubuntu 6.8.0-31.31-generic 6.8.1"): its last field. */
+export function parseVersionSignature(text: string, release?: string): string | null {
+  const version = text.trim().match(/\s(\d+\.\d+\.\d+)$/)?.[1] ?? null;
+  if (version === null || release === undefined) return version;
+  const series = versionFromRelease(release);
+  return series === null || majorMinor(series) === majorMinor(version) ? version : null;
+}
+
+const majorMinor = (v: string): string => v.split(".").slice(0, 2).join(".");
 
 /** x.y.z (or x.y.0) from a release string such as 6.18.44-fc-v782 or 6.1.0-56-amd64. */
 export function versionFromRelease(release: string): string | null {
   const m = release.match(/^(\d+)\.(\d+)(?:\.(\d+))?/);
   return m ? `${m[1]}.${m[2]}.${m[3] ?? "0"}` : null;
 }
-
-const majorMinor = (v: string): string => v.split(".").slice(0, 2).join(".");
 
 /** A full source tree has the top Makefile and .c sources (headers packages ship neither kernel/ nor drivers/*.c). */
 function isFullTree(root: string, dir: string): boolean {
@@ -197,15 +217,18 @@ export function readKernelFacts(root: string): KernelFacts {
       resolved !== null && hostExists(root, hostJoin(resolved, "include/generated/uapi/linux/version.h")),
   };
 
-  // version.h is exact; /proc/version names the upstream version on Debian/Ubuntu; the release is a guess.
+  // version.h is exact; /proc/version (Debian) and /proc/version_signature (Ubuntu) name the
+  // upstream version; the release is a guess (Debian's 6.1.0-56 is 6.1.192).
   const versionH =
     build.hasVersionH && resolved
       ? readHostText(root, hostJoin(resolved, "include/generated/uapi/linux/version.h"))
       : null;
   const procVersion = readHostText(root, "/proc/version");
+  const signature = readHostText(root, "/proc/version_signature");
   const candidates: Array<[NonNullable<KernelFacts["versionSource"]>, string | null]> = [
     ["version.h", versionH && parseVersionH(versionH)],
-    ["proc-version", procVersion && parseProcVersion(procVersion)],
+    ["proc-version", procVersion && parseProcVersion(procVersion, release)],
+    ["version-signature", signature && parseVersionSignature(signature, release)],
     ["release", versionFromRelease(release)],
   ];
   const [versionSource, version] = candidates.find(([, v]) => v) ?? [null, null];

@@ -1,5 +1,6 @@
 import { endianness } from "node:os";
-import { readHostText } from "./host-fs.js";
+import { escapeControl } from "../core/terminal-text.js";
+import { listHostDir, readHostText } from "./host-fs.js";
 
 /**
  * Which interfaces carry the host's management traffic: the default route and the SSH session
@@ -17,8 +18,13 @@ export interface ManagementFacts {
   sshAddresses: string[];
   /** Where the SSH session was found: the SSH_CONNECTION variable, or established sockets on the sshd port. */
   sshSource: "SSH_CONNECTION" | "proc-net-tcp" | null;
-  /** Union of the above: interfaces whose driver must not be unloaded casually. */
+  /**
+   * Union of the above: interfaces whose driver must not be unloaded casually. When the route
+   * table cannot be read (see problem), every interface: none can be ruled out.
+   */
   managementIfs: string[];
+  /** "cannot tell which NIC carries the management link: ..." when /proc/net/route is unusable. */
+  problem: string | null;
 }
 
 interface Ipv4Route {
@@ -77,14 +83,51 @@ export function normaliseIpv6(addr: string): string {
 
 const ipv4ToInt = (a: string): number => a.split(".").reduce((acc, o) => ((acc << 8) | Number(o)) >>> 0, 0);
 
-/** Parse /proc/net/route. */
+const HEX8 = /^[0-9A-Fa-f]{8}$/;
+
+/** Why a /proc/net/route line is not a route, or undefined when it is one. */
+function routeLineProblem(f: string[]): string | undefined {
+  if (f.length < 8) return `${f.length} fields, a route has 11`;
+  if (!HEX8.test(f[1] as string) || !HEX8.test(f[2] as string) || !HEX8.test(f[7] as string))
+    return "destination, gateway and mask are not 8 hex digits";
+  if (!/^[0-9A-Fa-f]{1,4}$/.test(f[3] as string)) return "flags are not hex";
+  if (!/^\d+$/.test(f[6] as string)) return "the metric is not a number";
+  return undefined;
+}
+
+/**
+ * Parse /proc/net/route, checking it is one: the kernel's header, then 11 fields per route. A
+ * table that is not (a damaged or forged host tree) must not read as "no default route", which
+ * would let `up` unload the driver under the management link: `problem` says what is wrong.
+ */
+export function readRouteTable(text: string | null): { routes: Ipv4Route[]; problem: string | null } {
+  if (text === null) return { routes: [], problem: "/proc/net/route cannot be read" };
+  const lines = text.split("\n");
+  if (!/^Iface\s+Destination\s+Gateway\s/.test(lines[0] ?? ""))
+    return {
+      routes: [],
+      problem: "/proc/net/route does not start with the kernel's header (Iface Destination Gateway ...)",
+    };
+  for (const [n, line] of lines.entries()) {
+    if (n === 0 || !line.trim()) continue;
+    const why = routeLineProblem(line.trim().split(/\s+/));
+    if (why) {
+      const shown = escapeControl(line.length > 80 ? `${line.slice(0, 80)}...` : line);
+      return { routes: [], problem: `/proc/net/route line ${n + 1} is not a route (${why}): "${shown}"` };
+    }
+  }
+  return { routes: parseProcNetRoute(text), problem: null };
+}
+
+/** Parse /proc/net/route (lines that are not routes are skipped; readRouteTable checks them). */
 export function parseProcNetRoute(text: string): Ipv4Route[] {
   const routes: Ipv4Route[] = [];
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f.length < 8 || !f[0]) continue;
+    if (f.length < 8 || !f[0] || routeLineProblem(f)) continue;
     routes.push({
-      ifname: f[0],
+      // Escaped as nics.ts reports interface names, so the two compare equal.
+      ifname: escapeControl(f[0]),
       dest: ipv4ToInt(procHexToIpv4(f[1] as string)),
       gateway: ipv4ToInt(procHexToIpv4(f[2] as string)),
       flags: Number.parseInt(f[3] as string, 16),
@@ -109,7 +152,7 @@ function ipv6DefaultRouteInterface(text: string | null): string | null {
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
-    const ifname = f[9] as string;
+    const ifname = escapeControl(f[9] as string);
     if (/^0{32}$/.test(f[0] as string) && f[1] === "00" && ifname !== "lo") return ifname;
   }
   return null;
@@ -136,7 +179,7 @@ export function ipv6Interface(ifInet6: string | null, address: string): string |
   const want = normaliseIpv6(address.split("%")[0] as string);
   for (const line of ifInet6.split("\n")) {
     const f = line.trim().split(/\s+/);
-    if (f.length >= 6 && plainHexToIpv6(f[0] as string) === want) return f[5] as string;
+    if (f.length >= 6 && plainHexToIpv6(f[0] as string) === want) return escapeControl(f[5] as string);
   }
   return null;
 }
@@ -183,7 +226,8 @@ export function sshConnectionServerAddress(value: string | undefined): string | 
 }
 
 export function readManagementFacts(root: string, env: Record<string, string | undefined>): ManagementFacts {
-  const routes = parseProcNetRoute(readHostText(root, "/proc/net/route") ?? "");
+  const table = readRouteTable(readHostText(root, "/proc/net/route"));
+  const routes = table.routes;
   const ifInet6 = readHostText(root, "/proc/net/if_inet6");
   const defaultRouteIf =
     defaultRouteInterface(routes) ?? ipv6DefaultRouteInterface(readHostText(root, "/proc/net/ipv6_route"));
@@ -208,6 +252,22 @@ export function readManagementFacts(root: string, env: Record<string, string | u
     const ifname = addr.includes(":") ? ipv6Interface(ifInet6, addr) : ipv4Interface(routes, addr);
     if (ifname && ifname !== "lo" && !sshIfs.includes(ifname)) sshIfs.push(ifname);
   }
-  const managementIfs = [...new Set([defaultRouteIf, ...sshIfs].filter((x): x is string => x !== null))];
-  return { defaultRouteIf, sshIf: sshIfs[0] ?? null, sshIfs, sshAddresses, sshSource, managementIfs };
+  const found = [defaultRouteIf, ...sshIfs].filter((x): x is string => x !== null);
+  // Unknown routes: any interface may carry the link, so the guard judges them all.
+  const all = table.problem
+    ? listHostDir(root, "/sys/class/net")
+        .filter((i) => i !== "lo")
+        .map(escapeControl)
+    : [];
+  const managementIfs = [...new Set([...found, ...all])];
+  const problem = table.problem && `cannot tell which NIC carries the management link: ${table.problem}`;
+  return {
+    defaultRouteIf,
+    sshIf: sshIfs[0] ?? null,
+    sshIfs,
+    sshAddresses,
+    sshSource,
+    managementIfs,
+    problem,
+  };
 }

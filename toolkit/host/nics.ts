@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import { escapeControl } from "../core/terminal-text.js";
 import {
   hostExists,
   hostJoin,
@@ -40,6 +41,8 @@ export interface NicFacts {
   reason: string;
 }
 
+const shown = (s: string | null): string | null => (s === null ? null : escapeControl(s));
+
 /** Module names in /sys/module and /proc/modules use underscores where file names may use dashes. */
 export const moduleName = (name: string): string => name.replaceAll("-", "_");
 
@@ -65,7 +68,9 @@ export function driverKindOf(root: string, module: string, builtin: Set<string>)
 
 /**
  * Every physical interface in /sys/class/net: virtual ones (lo, bridges, veth, tun, ifb) have no
- * `device` link and are skipped, since no driver swap applies to them.
+ * `device` link and are skipped, since no driver swap applies to them. Linux lets a name hold
+ * control characters (ESC, BEL): `ifname` is reported with them escaped, as management.ts does,
+ * so the two still match and no report can drive a terminal with it.
  */
 export function readNicFacts(
   root: string,
@@ -74,12 +79,13 @@ export function readNicFacts(
 ): NicFacts[] {
   const builtin = parseModulesBuiltin(readHostText(root, `/lib/modules/${kernel.release}/modules.builtin`));
   const nics: NicFacts[] = [];
-  for (const ifname of listHostDir(root, "/sys/class/net")) {
-    const ifDir = hostJoin("/sys/class/net", ifname);
-    if (ifname === "lo" || !hostExists(root, hostJoin(ifDir, "device"))) continue;
+  for (const name of listHostDir(root, "/sys/class/net")) {
+    const ifDir = hostJoin("/sys/class/net", name);
+    if (name === "lo" || !hostExists(root, hostJoin(ifDir, "device"))) continue;
+    const ifname = escapeControl(name);
     const deviceDir = resolveHostPath(root, hostJoin(ifDir, "device"));
     const driverLink = readHostLink(root, hostJoin(ifDir, "device/driver"));
-    const driver = driverLink ? posix.basename(driverLink) : null;
+    const driver = driverLink ? escapeControl(posix.basename(driverLink)) : null;
     // The driver's `module` link names the module even for built-ins; fall back to the driver name.
     const moduleLink = driver ? readHostLink(root, hostJoin(ifDir, "device/driver/module")) : null;
     const module = moduleLink ? moduleName(posix.basename(moduleLink)) : driver ? moduleName(driver) : null;
@@ -92,10 +98,10 @@ export function readNicFacts(
       ifname,
       driver,
       module,
-      busAddress: deviceDir ? posix.basename(deviceDir) : null,
+      busAddress: deviceDir ? escapeControl(posix.basename(deviceDir)) : null,
       driverKind,
-      operstate: readHostLine(root, hostJoin(ifDir, "operstate")),
-      mac: readHostLine(root, hostJoin(ifDir, "address")),
+      operstate: shown(readHostLine(root, hostJoin(ifDir, "operstate"))),
+      mac: shown(readHostLine(root, hostJoin(ifDir, "address"))),
       mtu: mtuText && /^\d+$/.test(mtuText) ? Number(mtuText) : null,
       netmapDriver,
       native,

@@ -1,3 +1,4 @@
+import { escapeControl } from "../core/terminal-text.js";
 import { readHostText } from "./host-fs.js";
 
 /** The distribution family decides package names and package-manager commands in fixes. */
@@ -46,12 +47,17 @@ export function distroFamily(id: string, idLike: string): DistroFamily {
   return "other";
 }
 
-/** /etc/os-release, falling back to /usr/lib/os-release as os-release(5) specifies. */
+/**
+ * /etc/os-release, falling back to /usr/lib/os-release as os-release(5) specifies. Its values are
+ * the host's to choose (PRETTY_NAME is free text): control characters come back escaped.
+ */
 export function readOsRelease(root: string): OsRelease {
   for (const path of ["/etc/os-release", "/usr/lib/os-release"]) {
     const text = readHostText(root, path);
     if (text === null) continue;
-    const kv = parseOsRelease(text);
+    const kv = Object.fromEntries(
+      Object.entries(parseOsRelease(text)).map(([k, v]) => [k, escapeControl(v)]),
+    ) as Record<string, string>;
     const id = kv.ID ?? "linux";
     return {
       id,

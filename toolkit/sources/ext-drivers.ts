@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { DriverCatalog } from "../catalog/drivers.js";
-import { UserError } from "../core/errors.js";
+import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
+import { redactUrl } from "../core/redact.js";
 import { type DownloadSpec, ensureDownload, hashFile } from "./download.js";
 
 /**
@@ -49,51 +49,71 @@ function usesInTreeCopy(token: string, options: readonly string[]): boolean {
 }
 
 /**
- * The archives the requested drivers need. A driver with no pinned sha256 is a UserError, unless
- * the recipe accepts emulated mode for it: then it is returned in `skipped` and left out of the
- * build (configure would only fail to download it).
+ * What a driver needs from LINUX/ext-drivers: nothing (not external, or --no-ext-drivers patches
+ * the kernel's own copy), its archive (pinned by sha256), or it is left out: an archive nobody
+ * pinned cannot be fetched safely, and configure would only fail to download it.
+ */
+export type ExtDriverDecision =
+  | { kind: "none" }
+  | { kind: "archive"; need: ExtDriverNeed }
+  | { kind: "unpinned"; why: string; howToPin: string };
+
+export function extDriverDecision(
+  d: DriverEntry,
+  o: { options?: readonly string[]; pins?: Record<string, ExtDriverPin> },
+): ExtDriverDecision {
+  const options = o.options ?? [];
+  if (d.kind !== "external" || !d.external || usesInTreeCopy(d.token, options)) return { kind: "none" };
+  const ext = d.external;
+  const version = selectedVersions(options).get(d.token) ?? ext.version;
+  const other = version !== ext.version;
+  const archive =
+    other && ext.archivePattern ? ext.archivePattern.replaceAll("{version}", version) : ext.archive;
+  const pin = o.pins?.[d.token];
+  const url =
+    pin?.url ?? (other && ext.urlPattern ? ext.urlPattern.replaceAll("{version}", version) : ext.url);
+  const sha256 = pin?.sha256 ?? (other ? null : ext.sha256);
+  if (!sha256)
+    return {
+      kind: "unpinned",
+      why: `the ${d.token} ${version} archive (${archive}) has no pinned sha256, so it is not fetched: ${d.token} is left out of the build and its NICs keep the stock driver (netmap in emulated mode)`,
+      howToPin: `to build it, download ${redactUrl(url)}, check it, and pin its \`sha256sum\` in the recipe as netmap.extDrivers.${d.token}.sha256; or patch the kernel's own copy with netmap.configure.options: [--no-ext-drivers=${d.token}]`,
+    };
+  return {
+    kind: "archive",
+    need: {
+      token: d.token,
+      version,
+      archive,
+      download: { url, sha256, label: `${d.token} ${version} driver archive` },
+    },
+  };
+}
+
+/**
+ * The archives the requested drivers need. A driver whose archive has no pinned sha256 is
+ * returned in `skipped` (why, and how to pin it) and left out of the build, whatever the recipe's
+ * emulatedOk says: a shipped recipe listing Intel's drivers stays usable on a host that has none
+ * of their NICs, and the plan warns where one would run emulated.
  */
 export function extDriverNeeds(o: {
   drivers: readonly string[];
   catalog: DriverCatalog;
   options?: readonly string[];
   pins?: Record<string, ExtDriverPin>;
+  /** Kept for callers; an unpinned archive is skipped either way. */
   emulatedOk?: boolean | readonly string[];
 }): { needs: ExtDriverNeed[]; skipped: Array<{ token: string; why: string }> } {
-  const options = o.options ?? [];
-  const versions = selectedVersions(options);
   const needs: ExtDriverNeed[] = [];
   const skipped: Array<{ token: string; why: string }> = [];
   for (const token of o.drivers) {
     const d = o.catalog.get(token);
-    if (d.kind !== "external" || !d.external || usesInTreeCopy(d.token, options)) continue;
-    const ext = d.external;
-    const version = versions.get(d.token) ?? ext.version;
-    const other = version !== ext.version;
-    const archive =
-      other && ext.archivePattern ? ext.archivePattern.replaceAll("{version}", version) : ext.archive;
-    const pin = o.pins?.[d.token];
-    const url =
-      pin?.url ?? (other && ext.urlPattern ? ext.urlPattern.replaceAll("{version}", version) : ext.url);
-    const sha256 = pin?.sha256 ?? (other ? null : ext.sha256);
-    if (!sha256) {
-      const why = `the ${d.token} ${version} archive (${url}) has no pinned sha256, so it cannot be fetched safely`;
-      const ok = o.emulatedOk === true || (Array.isArray(o.emulatedOk) && o.emulatedOk.includes(d.token));
-      if (ok) {
-        skipped.push({ token: d.token, why });
-        continue;
-      }
-      throw new UserError(
-        `driver ${d.token}: ${why}`,
-        `pin it in the recipe as netmap.extDrivers.${d.token}.sha256 (the archive's sha256, from \`sha256sum\` of a trusted copy), add "${d.token}" to emulatedOk, or pass --no-ext-drivers=${d.token} in netmap.configure.options to patch the kernel's own copy`,
-      );
-    }
-    needs.push({
-      token: d.token,
-      version,
-      archive,
-      download: { url, sha256, label: `${d.token} ${version} driver archive` },
+    const r = extDriverDecision(d, {
+      ...(o.options ? { options: o.options } : {}),
+      ...(o.pins ? { pins: o.pins } : {}),
     });
+    if (r.kind === "archive") needs.push(r.need);
+    else if (r.kind === "unpinned") skipped.push({ token: d.token, why: `${r.why}; ${r.howToPin}` });
   }
   return { needs, skipped };
 }

@@ -92,6 +92,7 @@ export async function verifyInPlace(o: {
     cursor: load.cursor,
     netmapModule: load.netmapModule ?? o.run.recipe.netmap.moduleName,
     drivers: load.expected ?? [],
+    dmesgExpect: o.run.recipe.verify.dmesg.expect,
     ...(pktgen ? { pktgen } : {}),
   });
   if (v.ok) return v;

@@ -131,7 +131,14 @@ export async function transact(
   const management = affected.filter((i) => facts.management.managementIfs.includes(i));
   const st: UpState = {};
   const verifyOpts = (cursor: DmesgCursor): VerifyOptions => {
-    const v: VerifyOptions = { exec, root: run.root, cursor, netmapModule, drivers: expected };
+    const v: VerifyOptions = {
+      exec,
+      root: run.root,
+      cursor,
+      netmapModule,
+      drivers: expected,
+      dmesgExpect: run.recipe.verify.dmesg.expect,
+    };
     const pktgen = pktgenOptions(run.recipe.verify.pktgen, st.artifacts?.pktgen);
     if (pktgen) v.pktgen = pktgen;
     return v;

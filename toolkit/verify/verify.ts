@@ -3,8 +3,9 @@ import { posix } from "node:path";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { listHostDir, readHostLink, readHostText } from "../host/host-fs.js";
-import { netmapEvents } from "../parse/dmesg.js";
+import { type DmesgLine, netmapEvents } from "../parse/dmesg.js";
 import { parseProcMisc, parseProcModules } from "../parse/proc.js";
+import { DEFAULT_DMESG_EXPECT } from "../recipe/schema.js";
 import { type DmesgCursor, linesAfter, readDmesg } from "./dmesg-cursor.js";
 import { type PktGenSmokeSpec, pktgenSmoke, type SmokeTiming } from "./pktgen-smoke.js";
 import type { VerifyReport } from "./report.js";
@@ -17,6 +18,8 @@ export interface VerifyOptions {
   netmapModule: string;
   /** The drivers swapped, with the mode the plan expects of their interfaces. */
   drivers: ReadonlyArray<{ module: string; mode: "native" | "emulated" }>;
+  /** The recipe's verify.dmesg.expect: each pattern must match a kernel line since the cursor. */
+  dmesgExpect?: readonly string[];
   /** pkt-gen binary when it was built; undefined skips the smoke test. */
   pktgen?: PktGenSmokeSpec & { path: string };
   /** Shorter pkt-gen timings (tests). */
@@ -28,6 +31,22 @@ export function pktgenOptions(p: PktGenSmokeSpec, path: string | undefined): Ver
   if (!path || !(p.vale || p.interfaces.length > 0)) return undefined;
   const spec = { path, vale: p.vale, interfaces: p.interfaces, seconds: p.seconds, size: p.size };
   return p.count === undefined ? spec : { ...spec, count: p.count };
+}
+
+/**
+ * One failure per verify.dmesg.expect pattern that no kernel line since the load matches. The
+ * default patterns restate the mknod and "loaded module" checks verifyLoad always makes (with
+ * better messages), so those are not reported twice.
+ */
+export function dmesgExpectFailures(lines: readonly DmesgLine[], patterns: readonly string[]): string[] {
+  const failures: string[] = [];
+  for (const p of patterns) {
+    if (DEFAULT_DMESG_EXPECT.includes(p)) continue;
+    const re = new RegExp(p);
+    if (!lines.some((l) => re.test(l.text)))
+      failures.push(`dmesg since the load has no line matching /${p}/ (the recipe's verify.dmesg.expect)`);
+  }
+  return failures;
 }
 
 /** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
@@ -52,7 +71,7 @@ export function boundInterfaces(
 
 /**
  * Verify a netmap load with evidence: the kernel's own lines since the cursor (mknod returned 0,
- * "netmap: loaded module"), /dev/netmap's minor equal to the one /proc/misc registered, each
+ * "netmap: loaded module", each of the recipe's dmesg.expect patterns), /dev/netmap's minor equal to the one /proc/misc registered, each
  * patched driver depending on netmap in /proc/modules, each interface in the mode the recipe
  * expects, and pkt-gen moving packets. Read-only; every failure is one sentence in `failures`.
  */
@@ -64,6 +83,7 @@ export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
   else if (ev.mknod.err !== 0) failures.push(`netmap's mknod of /dev/netmap returned ${ev.mknod.err}`);
   if (!ev.loaded) failures.push("dmesg since the load has no `netmap: loaded module` line");
   for (const e of ev.errors) failures.push(`kernel: ${e.text} (${e.hint})`);
+  failures.push(...dmesgExpectFailures(since, o.dmesgExpect ?? []));
 
   const misc = parseProcMisc(readHostText(o.root, "/proc/misc") ?? "").get(o.netmapModule) ?? null;
   let minor: number | null = null;
