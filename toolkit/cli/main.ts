@@ -5,7 +5,7 @@ import { Command, CommanderError } from "commander";
 import { ExitCode, formatError } from "../core/errors.js";
 import { projectRoot } from "../core/paths.js";
 import { type CommandModule, loadCommands } from "./commands/index.js";
-import { jsonDocument, jsonText, printJson, setCommandName } from "./output.js";
+import { err, jsonDocument, jsonText, printJson, setCommandName } from "./output.js";
 
 /** Build the program; exported so tests can parse argv without spawning a process. */
 export function buildProgram(commands: CommandModule[]): Command {
@@ -72,7 +72,12 @@ async function main(argv: string[]): Promise<number> {
   // With --json, whatever else would reach stdout (help, a stray line) goes to stderr instead.
   if (json) process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
   const finish = (code: number, thrown?: unknown): number => {
-    if (json) stdoutWrite(jsonText(jsonDocument(code, thrown)));
+    if (!json) return code;
+    const doc = jsonDocument(code, thrown);
+    // A failure the command reported without throwing (a blocked plan): its words on stderr too.
+    const e = doc.error as { message: string; hint?: string } | undefined;
+    if (e && thrown === undefined) err(`error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ""}`);
+    stdoutWrite(jsonText(doc));
     return code;
   };
   let program: Command | undefined;
