@@ -1,6 +1,15 @@
 import { writeFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
-import { failWith, jsonDocument, printJson, resetJsonRun, setCommandName } from "../../toolkit/cli/output.js";
+import {
+  color,
+  failWith,
+  jsonDocument,
+  jsonText,
+  printJson,
+  resetJsonRun,
+  setCommandName,
+  terminalSafe,
+} from "../../toolkit/cli/output.js";
 import { ProvisionError, RecipeError, UserError } from "../../toolkit/core/errors.js";
 import { type HostileCase, hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
 
@@ -278,4 +287,32 @@ test("jsonDocument: an unexpected error is exit 70 with a message; failWith and 
   t.like(jsonDocument(0), { ok: true, command: "up" });
   t.is(new UserError("x").exitCode, 2);
   resetJsonRun();
+});
+
+test("human writers on a terminal: the toolkit's colours pass, every other escape is shown", (t) => {
+  const tty = process.stdout.isTTY;
+  const noColor = process.env.NO_COLOR;
+  const term = process.env.TERM;
+  t.teardown(() => {
+    process.stdout.isTTY = tty;
+    if (noColor === undefined) delete process.env.NO_COLOR;
+    else process.env.NO_COLOR = noColor;
+    process.env.TERM = term;
+  });
+  process.stdout.isTTY = true;
+  delete process.env.NO_COLOR;
+  process.env.TERM = "xterm";
+  const line = `${color.red("FAIL")} eth\u001b]0;pwned\u0007 \u001b[8mhidden\u001b[0m https://u:pw@h/x`;
+  t.is(
+    terminalSafe(line),
+    "\u001b[31mFAIL\u001b[0m eth\\x1b]0;pwned\\x07 \\x1b[8mhidden\u001b[0m https://u:***@h/x",
+  );
+  process.env.NO_COLOR = "1";
+  t.is(terminalSafe(`${color.red("FAIL")} \u001b[31m`), "FAIL \\x1b[31m");
+});
+
+test("the JSON text hides URL passwords in every string", (t) => {
+  const text = jsonText({ url: "https://user:s3cret@example.org/netmap", nested: ["git://a:b@c/d"] });
+  t.false(text.includes("s3cret"));
+  t.deepEqual(JSON.parse(text), { url: "https://user:***@example.org/netmap", nested: ["git://a:***@c/d"] });
 });
