@@ -5,9 +5,15 @@ import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { redactUrl } from "../core/redact.js";
+import { readArchiveMember } from "../core/safe-archive.js";
 import type { Recipe } from "../recipe/schema.js";
 import { checkedGitRef, checkedGitUrl, GIT_ENV } from "../sources/git-args.js";
-import { ensureKernelSources, type KernelTarget, treeMakefileVersion } from "../sources/kernel-sources.js";
+import {
+  ensureKernelSources,
+  KERNEL_TARBALL_LIMITS,
+  type KernelTarget,
+  treeMakefileVersion,
+} from "../sources/kernel-sources.js";
 
 /**
  * Full kernel sources to build a kernel from, by the recipe: a kernel.org tarball pinned by
@@ -89,7 +95,7 @@ export async function ensureBuildSources(
     // The cache dir, the id and the marker name the URL without its password.
     const shown = redactUrl(url);
     const id = `git:${shown}#${tag}`;
-    const dir = join(o.cacheDir, "kernel-sources", `git-${safeName(shown)}-${safeName(tag)}`);
+    const dir = kernelGitCacheDir(o.cacheDir, url, tag);
     if (existsSync(join(dir, CLONED)))
       return { dir, version: check(dir, "the cached clone"), id, origin: "cache" };
     if (o.offline)
@@ -138,6 +144,11 @@ export async function ensureBuildSources(
   };
 }
 
+/** Where the clone of a kernel tag is kept; named by the URL without its password. */
+export function kernelGitCacheDir(cacheDir: string, url: string, tag: string): string {
+  return join(cacheDir, "kernel-sources", `git-${safeName(redactUrl(url))}-${safeName(tag)}`);
+}
+
 /** The clone of a kernel tag, as run and as `plan` shows it. */
 export function kernelCloneArgv(url: string, tag: string, dir: string): string[] {
   return ["git", "clone", "--quiet", "--depth", "1", "--branch", tag, "--", url, dir];
@@ -154,10 +165,15 @@ async function unpackUnknownVersion(
   o: { cacheDir: string; exec: Exec; offline?: boolean; logFile?: string },
 ): Promise<ResolvedKernelSources> {
   const top = basename(tarball).replace(/\.tar\.(xz|bz2|gz|zst)$/, "");
-  // --occurrence=1 stops reading once the member is out: seconds, not a full decompression.
-  const r = await o.exec.run(["tar", "-xOf", tarball, "--occurrence=1", `${top}/Makefile`], {
-    reject: false,
+  // Read from the decompressed stream without tar, stopping at the member: seconds, not a full
+  // decompression, and bounded (the same member checks and caps as an unpack).
+  const makefile = await readArchiveMember(tarball, `${top}/Makefile`, {
+    what: "kernel source tarball",
+    hint: "unpack it yourself and give kernel.sources kind local",
+    limits: KERNEL_TARBALL_LIMITS,
+    maxBytes: 1024 * 1024,
   });
+  const r = { stdout: makefile?.toString("utf8") ?? "" };
   const m = /^VERSION = (\d+)\nPATCHLEVEL = (\d+)\nSUBLEVEL = (\d+)/m.exec(r.stdout);
   if (!m)
     throw new UserError(

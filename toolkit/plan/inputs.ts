@@ -1,6 +1,8 @@
+import { statSync } from "node:fs";
 import { cpus } from "node:os";
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { loadKernelCatalog, loadNetmapUpstream } from "../catalog/kernels.js";
+import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { gatherHostFacts } from "../host/facts.js";
 import { readModulesDep } from "../modules/resolve.js";
@@ -22,7 +24,10 @@ export async function gatherPlanInputs(o: {
   cacheDir: string;
   stateDir: string;
   allowManagement?: boolean;
+  /** `--from <bundle>`: plan an install of the bundle's modules, no build. */
+  from?: string;
 }): Promise<PlanInputs> {
+  if (o.from !== undefined) checkBundlePath(o.from);
   const facts = await gatherHostFacts({ root: o.root, catalog: o.catalog, exec: o.exec });
   return {
     recipe: o.recipe,
@@ -36,5 +41,21 @@ export async function gatherPlanInputs(o: {
     stateDir: o.stateDir,
     jobs: Math.max(1, cpus().length),
     allowManagement: o.allowManagement ?? false,
+    ...(o.from !== undefined ? { from: o.from } : {}),
   };
+}
+
+/** The bundle must be a regular file (a FIFO or a device would make the unpack wait or read forever). */
+function checkBundlePath(file: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(file);
+  } catch {
+    throw new UserError(`bundle ${file} does not exist`, "pass the file written by `build --out`");
+  }
+  if (!st.isFile())
+    throw new UserError(
+      `bundle ${file} is not a regular file`,
+      "pass the .tar file written by `build --out`, not a directory, pipe or device",
+    );
 }

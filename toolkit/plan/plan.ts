@@ -3,13 +3,16 @@ import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
 import { ProvisionError } from "../core/errors.js";
+import { redactSecrets, redactUrl } from "../core/redact.js";
 import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
 import type { HostFacts } from "../host/facts.js";
 import { nextBootArgv } from "../kernel/build.js";
+import { kernelCloneArgv, kernelGitCacheDir } from "../kernel/sources.js";
 import { detectInitramfs, modulesLoadPath } from "../modules/persist.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
+import { extDriverDecision } from "../sources/ext-drivers.js";
 import { smokeArgvs } from "../verify/pktgen-smoke.js";
 
 /**
@@ -68,7 +71,15 @@ export interface PlanInputs {
   jobs: number;
   /** Allow unloading the driver of the management interface (with the dead-man timer). */
   allowManagement?: boolean;
+  /**
+   * `up --from <bundle>`: the modules come from a bundle built elsewhere, so nothing is fetched,
+   * configured or compiled here; only install, swap and verify (and their blockers) remain.
+   */
+  from?: string;
 }
+
+/** Doctor findings that only matter to a build on this host (headers, sources, compilers). */
+const BUILD_ONLY_CHECKS = new Set(["build-dir", "sources", "kconfig", "build-tools"]);
 
 const step = (
   d: Omit<StepDescription, "checks" | "files" | "dependsOn"> & Partial<StepDescription>,
@@ -111,6 +122,7 @@ function planDrivers(
   version: string | null,
   release: string,
   requested: string[],
+  warnings: string[],
 ): DriverPlan[] {
   const emulatedOk = (t: string) =>
     i.recipe.emulatedOk === true || (Array.isArray(i.recipe.emulatedOk) && i.recipe.emulatedOk.includes(t));
@@ -131,6 +143,21 @@ function planDrivers(
     if (d.output === null && mode === "native") {
       mode = emulatedOk(d.token) ? "emulated" : "unsupported";
       reason = `the catalog does not know where the build puts ${d.token}'s module`;
+    }
+    // An external driver whose archive nobody pinned is left out of a build here (ext-drivers.ts).
+    const ext = extDriverDecision(d, {
+      options: i.recipe.netmap.configure.options,
+      pins: i.recipe.netmap.extDrivers,
+    });
+    if (
+      mode === "native" &&
+      ext.kind === "unpinned" &&
+      i.from === undefined &&
+      i.recipe.netmap.layout !== "legacy-make"
+    ) {
+      mode = "emulated";
+      reason = ext.why;
+      warnings.push(`${ext.why}; ${ext.howToPin}`);
     }
     const suffix = i.recipe.netmap.configure.driverSuffix ?? "";
     return {
@@ -190,13 +217,13 @@ export function buildPlan(i: PlanInputs): Plan {
   const moduleFile = `${recipe.netmap.moduleName}.ko`;
 
   const requested = driversToSwap(facts, { drivers: recipe.drivers, emulatedOk: recipe.emulatedOk });
-  const drivers = planDrivers(i, version, release, requested);
+  const drivers = planDrivers(i, version, release, requested, warnings);
   for (const d of drivers.filter((x) => x.mode === "unsupported"))
     blockers.push({
       id: `driver-${d.token}`,
       message: `${d.token}: ${d.reason}`,
       fix: `accept emulated (generic) mode with emulatedOk: [${d.token}], pin a netmap commit with a patch for this kernel, or drop ${d.token} from drivers`,
-      step: "configure",
+      step: i.from !== undefined ? "bundle" : "configure",
     });
   const swapped = drivers.filter((d) => d.mode === "native");
 
@@ -204,8 +231,10 @@ export function buildPlan(i: PlanInputs): Plan {
   const doctor: DoctorCheck[] = buildsKernel
     ? []
     : runDoctor(facts, { drivers: recipe.drivers, emulatedOk: recipe.emulatedOk });
+  const fromBundle = i.from !== undefined;
   for (const c of doctor.filter((c) => c.blocksUp)) {
     if (c.id.startsWith("management")) continue; // judged below, against the drivers actually swapped
+    if (fromBundle && BUILD_ONLY_CHECKS.has(c.id)) continue;
     blockers.push({
       id: c.id,
       message: `${c.title}: ${c.found}`,
@@ -232,6 +261,20 @@ export function buildPlan(i: PlanInputs): Plan {
         });
     }
   }
+  if (fromBundle) {
+    // Without a build, the tools that still run are the module tools (depmod, modprobe, modinfo...).
+    const compression = facts.kernel.moduleCompression;
+    const missing = facts.tools.filter(
+      (t) => t.path === null && (t.for === "modules" || (t.for === "zst" && compression === "zst")),
+    );
+    if (missing.length > 0)
+      blockers.push({
+        id: "module-tools",
+        message: `missing module tools: ${missing.map((t) => t.name).join(", ")}`,
+        fix: "install kmod (Debian: apt-get install kmod)",
+        step: "preflight",
+      });
+  }
   if (version && !series)
     warnings.push(`kernel ${version} is not in the kernels/ catalog: compatibility is unknown`);
 
@@ -256,7 +299,9 @@ export function buildPlan(i: PlanInputs): Plan {
     const kv = src.kind === "kernelorg" ? src.version : (version ?? release);
     // Pristine sources, unpacked once; the build goes to an O= dir keyed by its inputs (see
     // toolkit/kernel/build-and-install.ts), which is also netmap's --kernel-dir.
-    const tree = join(cache, "kernel-sources", kv);
+    // Where toolkit/kernel/sources.ts unpacks or clones them.
+    const tree =
+      src.kind === "git" ? kernelGitCacheDir(cache, src.url, src.tag) : join(cache, "kernel-sources", kv);
     const out = join(cache, "kernel-build", `${kv}-<inputs-key>`);
     kernelDir = out;
     kernelSources = tree;
@@ -264,7 +309,7 @@ export function buildPlan(i: PlanInputs): Plan {
     const fetchFiles: StepDescription["files"] = [];
     if (src.kind === "kernelorg") {
       const tarball = join(cache, "downloads", "sha256", src.sha256);
-      fetchCmds.push(cmd(["tar", "-xf", tarball, "--strip-components=1", "-C", tree], true));
+      fetchCmds.push(cmd(["tar", "--force-local", "-xf", tarball, "--strip-components=1", "-C", tree], true));
       fetchFiles.push({ action: "create", path: tarball }, { action: "create", path: tree });
       steps.push(
         step({
@@ -281,9 +326,12 @@ export function buildPlan(i: PlanInputs): Plan {
       steps.push(
         step({
           id: "kernel-fetch",
-          title: `Clone ${src.url} at ${src.tag}`,
+          title: `Clone ${redactUrl(src.url)} at ${src.tag}`,
           mutates: true,
-          commands: [cmd(["git", "clone", "--depth", "1", "--branch", src.tag, src.url, tree], true)],
+          commands: [
+            cmd(kernelCloneArgv(redactUrl(src.url), src.tag, tree), true),
+            cmd(["git", "-C", tree, "remote", "remove", "origin"], true),
+          ],
           files: [{ action: "create", path: tree }],
         }),
       );
@@ -311,15 +359,7 @@ export function buildPlan(i: PlanInputs): Plan {
           cmd(["cp", configFrom, join(out, ".config")], true),
           sc("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", ""),
           ...(recipe.kernel.localversion
-            ? [
-                sc(
-                  "--set-str",
-                  "LOCALVERSION",
-                  `-${recipe.kernel.localversion}`,
-                  "--disable",
-                  "LOCALVERSION_AUTO",
-                ),
-              ]
+            ? [sc("--set-str", "LOCALVERSION", recipe.kernel.localversion, "--disable", "LOCALVERSION_AUTO")]
             : []),
           mk(old),
           ...(symbols.length ? [sc(...symbols.flatMap((x) => ["--module", x])), mk(old)] : []),
@@ -380,7 +420,7 @@ export function buildPlan(i: PlanInputs): Plan {
         files: [{ action: "create", path: join(i.stateDir, "resume.json") }],
       }),
     );
-  } else {
+  } else if (!fromBundle) {
     if (!facts.kernel.build.exists)
       blockers.push({
         id: "build-dir",
@@ -389,17 +429,27 @@ export function buildPlan(i: PlanInputs): Plan {
       });
     if (recipe.kernel.sources.kind === "local") kernelSources = recipe.kernel.sources.path;
     else if (facts.kernel.sources.kind === "tarball" && facts.kernel.sources.path && version) {
-      kernelSources = join(
-        ksrcCache,
-        version,
-        basename(facts.kernel.sources.path).replace(/\.tar\.\w+$/, ""),
-      );
+      // As toolkit/sources/kernel-sources.ts does it: the top folder stripped, into <version>/.
+      kernelSources = join(ksrcCache, version);
       steps.push(
         step({
           id: "kernel-sources",
           title: `Unpack ${basename(facts.kernel.sources.path)} (the sources of ${version}) once`,
           mutates: true,
-          commands: [cmd(["tar", "-xf", facts.kernel.sources.path, "-C", join(ksrcCache, version)], true)],
+          commands: [
+            cmd(
+              [
+                "tar",
+                "--force-local",
+                "-xf",
+                facts.kernel.sources.path,
+                "--strip-components=1",
+                "-C",
+                kernelSources,
+              ],
+              true,
+            ),
+          ],
           files: [{ action: "create", path: kernelSources }],
           checks: [`Makefile VERSION.PATCHLEVEL.SUBLEVEL = ${version}`],
         }),
@@ -419,31 +469,67 @@ export function buildPlan(i: PlanInputs): Plan {
   const ns = recipe.netmap.source;
   const srcDir =
     ns.kind === "local" ? ns.path : join(cache, "netmap", ns.kind === "git" ? ns.commit : ns.sha256);
-  if (ns.kind === "git")
+  if (fromBundle) {
+    // The bundle replaces sources, configure and make: its modules are checked, then installed.
+    steps.push(
+      step({
+        id: "bundle",
+        title: `Open the bundle ${i.from}: every module's sha256, and the release ${release} it was built for`,
+        mutates: false,
+        commands: [],
+        checks: [
+          `vermagic of every module starts with ${release}`,
+          "every module and app named in manifest.json, inside the bundle, with the sha256 it records",
+        ],
+        notes: ["unpacked into a temporary directory, removed when up ends; nothing is built on this host"],
+      }),
+    );
+  } else if (ns.kind === "git") {
+    // As toolkit/sources/netmap-source.ts runs them (the fetch goes to a temporary dir renamed to
+    // srcDir): URLs and refs after `--`, the checkout of a resolved 40-hex commit.
+    const url = redactUrl(ns.url);
+    const full = /^[0-9a-f]{40}$/i.test(ns.commit);
+    const fetchArgv = full
+      ? ["git", "fetch", "--quiet", "--depth", "1", "--", url, ns.commit]
+      : ["git", "fetch", "--quiet", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"];
     steps.push(
       step({
         id: "netmap-source",
-        title: `Fetch netmap ${ns.commit.slice(0, 12)} from ${ns.url}`,
+        title: `Fetch netmap ${ns.commit.slice(0, 12)} from ${url}`,
         mutates: true,
         commands: [
-          cmd(["git", "init", "-q", srcDir], true),
-          cmd(["git", "-C", srcDir, "fetch", "--depth", "1", ns.url, ns.commit], true),
-          cmd(["git", "-C", srcDir, "checkout", "--detach", ns.commit], true),
+          cmd(["git", "init", "--quiet"], true, srcDir),
+          cmd(fetchArgv, true, srcDir),
+          cmd(
+            [
+              "git",
+              "rev-parse",
+              "--verify",
+              "--quiet",
+              "--end-of-options",
+              `${/^[0-9a-f]{7,40}$/i.test(ns.commit) ? ns.commit : `origin/${ns.commit}`}^{commit}`,
+            ],
+            false,
+            srcDir,
+          ),
+          cmd(["git", "checkout", "--quiet", "--detach", "<commit>", "--"], true, srcDir),
         ],
         files: [{ action: "create", path: srcDir }],
         checks: [`git rev-parse HEAD starts with ${ns.commit}`],
+        notes: ["<commit>: the full commit id rev-parse printed"],
       }),
     );
-  else if (ns.kind === "tarball")
+  } else if (ns.kind === "tarball")
     steps.push(
       step({
         id: "netmap-source",
-        title: `Fetch netmap from ${ns.url} (sha256 ${ns.sha256.slice(0, 12)}...)`,
+        title: `Fetch netmap from ${redactUrl(ns.url)} (sha256 ${ns.sha256.slice(0, 12)}...)`,
         mutates: true,
         commands: [
           cmd(
             [
               "tar",
+              "--force-local",
               "-xf",
               join(cache, "downloads", "sha256", ns.sha256),
               "-C",
@@ -474,114 +560,115 @@ export function buildPlan(i: PlanInputs): Plan {
   // A fresh build dir per run (kept with its logs on failure); artifacts then go to <cache>/builds/<key>/.
   const buildDir = join(cache, "work", "<run>", "build");
   const outDir = legacy ? join(srcDir, "LINUX") : buildDir;
-  const ext = swapped.map((d) => i.drivers.get(d.token)).filter((d) => d.kind === "external" && d.external);
-  if (ext.length > 0 && !legacy)
-    steps.push(
-      step({
-        id: "ext-drivers",
-        title: `Place external driver archives (${ext.map((d) => d.token).join(", ")}) so configure downloads nothing`,
-        mutates: true,
-        dependsOn: afterSources,
-        commands: [],
-        files: ext.map((d) => ({
-          action: "copy" as const,
-          path: join(
-            cache,
-            "downloads",
-            "sha256",
-            recipe.netmap.extDrivers[d.token]?.sha256 ?? d.external?.sha256 ?? "<sha256 not pinned>",
-          ),
-          to: join(srcDir, "LINUX", "ext-drivers", d.external?.archive ?? d.token),
-        })),
-      }),
-    );
-  const pinOf = (d: DriverEntry) => recipe.netmap.extDrivers[d.token]?.sha256 ?? d.external?.sha256;
-  for (const d of ext.filter((e) => !pinOf(e)))
-    if (!legacy)
-      blockers.push({
-        id: `ext-${d.token}`,
-        message: `${d.token} is an external driver whose archive ${d.external?.archive} has no pinned sha256`,
-        fix: `pin it in the recipe as netmap.extDrivers.${d.token}.sha256 (after checking the file), or accept emulated mode for it`,
-        step: "ext-drivers",
-      });
+  if (!fromBundle) {
+    const ext = swapped
+      .map((d) => i.drivers.get(d.token))
+      .filter(
+        (d) =>
+          extDriverDecision(d, { options: recipe.netmap.configure.options, pins: recipe.netmap.extDrivers })
+            .kind === "archive",
+      );
+    if (ext.length > 0 && !legacy)
+      steps.push(
+        step({
+          id: "ext-drivers",
+          title: `Place external driver archives (${ext.map((d) => d.token).join(", ")}) so configure downloads nothing`,
+          mutates: true,
+          dependsOn: afterSources,
+          commands: [],
+          files: ext.map((d) => ({
+            action: "copy" as const,
+            path: join(
+              cache,
+              "downloads",
+              "sha256",
+              recipe.netmap.extDrivers[d.token]?.sha256 ?? d.external?.sha256 ?? "<sha256 not pinned>",
+            ),
+            to: join(srcDir, "LINUX", "ext-drivers", d.external?.archive ?? d.token),
+          })),
+        }),
+      );
 
-  if (legacy) {
+    if (legacy) {
+      steps.push(
+        step({
+          id: "netmap-build",
+          title: `Build ${moduleFile} and the patched drivers (make KSRC=${kernelDir}), then the apps`,
+          mutates: true,
+          dependsOn: afterSources,
+          commands: [
+            cmd(["make", `KSRC=${kernelDir}`], true, outDir),
+            ...(recipe.netmap.apps.length > 0
+              ? [cmd(["make", `KSRC=${kernelDir}`, "apps"], true, outDir)]
+              : []),
+          ],
+          files: [
+            { action: "create", path: join(outDir, moduleFile) },
+            ...swapped.map((d) => ({ action: "create" as const, path: join(outDir, d.output ?? "") })),
+          ],
+        }),
+      );
+    } else {
+      const configureArgv = [
+        join(srcDir, "configure"),
+        `--kernel-dir=${kernelDir}`,
+        ...(kernelSources ? [`--kernel-sources=${kernelSources}`] : []),
+        `--drivers=${swapped.map((d) => d.token).join(",")}`,
+        "--fail-on-driver-errors",
+        ...(recipe.netmap.configure.driverSuffix
+          ? [`--driver-suffix=${recipe.netmap.configure.driverSuffix}`]
+          : []),
+        ...(recipe.netmap.moduleName !== "netmap" ? [`--mod-name=${recipe.netmap.moduleName}`] : []),
+        ...(recipe.netmap.apps.length > 0 ? [`--apps=${recipe.netmap.apps.join(",")}`] : ["--no-apps"]),
+        ...recipe.netmap.configure.options,
+      ];
+      if (swapped.length === 0) configureArgv.splice(configureArgv.indexOf(`--drivers=`), 1, "--no-drivers");
+      steps.push(
+        step({
+          id: "configure",
+          title: `Configure netmap for ${release} (drivers: ${swapped.map((d) => d.token).join(", ") || "none"})`,
+          mutates: true,
+          dependsOn: [...afterSources, ...(ext.length > 0 ? ["ext-drivers"] : [])],
+          commands: [cmd(configureArgv, true, buildDir)],
+          files: [{ action: "create", path: buildDir }],
+          checks: [
+            "configure's report: every requested driver among `native drivers`, else stop and say why",
+          ],
+        }),
+      );
+      steps.push(
+        step({
+          id: "make",
+          title: `Build netmap and the patched drivers (make -j${i.jobs})`,
+          mutates: true,
+          dependsOn: ["configure"],
+          commands: [cmd(["make", `-j${i.jobs}`], true, buildDir)],
+          files: [
+            { action: "create", path: join(buildDir, moduleFile) },
+            ...swapped.map((d) => ({ action: "create" as const, path: join(buildDir, d.output ?? "") })),
+          ],
+        }),
+      );
+    }
+    const kos = [join(outDir, moduleFile), ...swapped.map((d) => join(outDir, d.output ?? ""))];
     steps.push(
       step({
-        id: "netmap-build",
-        title: `Build ${moduleFile} and the patched drivers (make KSRC=${kernelDir}), then the apps`,
-        mutates: true,
-        dependsOn: afterSources,
-        commands: [
-          cmd(["make", `KSRC=${kernelDir}`], true, outDir),
-          ...(recipe.netmap.apps.length > 0
-            ? [cmd(["make", `KSRC=${kernelDir}`, "apps"], true, outDir)]
-            : []),
+        id: "manifest",
+        title: "Record every module's sha256, vermagic and depends; check vermagic",
+        mutates: false,
+        dependsOn: [legacy ? "netmap-build" : "make"],
+        commands: kos.map((k) => cmd(["modinfo", k], false)),
+        checks: [
+          `vermagic starts with ${release}`,
+          ...swapped.map((d) => `${d.module} depends on ${recipe.netmap.moduleName}`),
         ],
-        files: [
-          { action: "create", path: join(outDir, moduleFile) },
-          ...swapped.map((d) => ({ action: "create" as const, path: join(outDir, d.output ?? "") })),
-        ],
-      }),
-    );
-  } else {
-    const configureArgv = [
-      join(srcDir, "configure"),
-      `--kernel-dir=${kernelDir}`,
-      ...(kernelSources ? [`--kernel-sources=${kernelSources}`] : []),
-      `--drivers=${swapped.map((d) => d.token).join(",")}`,
-      "--fail-on-driver-errors",
-      ...(recipe.netmap.configure.driverSuffix
-        ? [`--driver-suffix=${recipe.netmap.configure.driverSuffix}`]
-        : []),
-      ...(recipe.netmap.moduleName !== "netmap" ? [`--mod-name=${recipe.netmap.moduleName}`] : []),
-      ...(recipe.netmap.apps.length > 0 ? [`--apps=${recipe.netmap.apps.join(",")}`] : ["--no-apps"]),
-      ...recipe.netmap.configure.options,
-    ];
-    if (swapped.length === 0) configureArgv.splice(configureArgv.indexOf(`--drivers=`), 1, "--no-drivers");
-    steps.push(
-      step({
-        id: "configure",
-        title: `Configure netmap for ${release} (drivers: ${swapped.map((d) => d.token).join(", ") || "none"})`,
-        mutates: true,
-        dependsOn: [...afterSources, ...(ext.length > 0 ? ["ext-drivers"] : [])],
-        commands: [cmd(configureArgv, true, buildDir)],
-        files: [{ action: "create", path: buildDir }],
-        checks: ["configure's report: every requested driver among `native drivers`, else stop and say why"],
-      }),
-    );
-    steps.push(
-      step({
-        id: "make",
-        title: `Build netmap and the patched drivers (make -j${i.jobs})`,
-        mutates: true,
-        dependsOn: ["configure"],
-        commands: [cmd(["make", `-j${i.jobs}`], true, buildDir)],
-        files: [
-          { action: "create", path: join(buildDir, moduleFile) },
-          ...swapped.map((d) => ({ action: "create" as const, path: join(buildDir, d.output ?? "") })),
+        files: [{ action: "create", path: join(cache, "builds", "<key>", "manifest.json") }],
+        notes: [
+          "<key> = sha256 of kernel release + .config, netmap commit, drivers, options and compiler: a later build with the same key reuses these artifacts",
         ],
       }),
     );
   }
-  const kos = [join(outDir, moduleFile), ...swapped.map((d) => join(outDir, d.output ?? ""))];
-  steps.push(
-    step({
-      id: "manifest",
-      title: "Record every module's sha256, vermagic and depends; check vermagic",
-      mutates: false,
-      dependsOn: [legacy ? "netmap-build" : "make"],
-      commands: kos.map((k) => cmd(["modinfo", k], false)),
-      checks: [
-        `vermagic starts with ${release}`,
-        ...swapped.map((d) => `${d.module} depends on ${recipe.netmap.moduleName}`),
-      ],
-      files: [{ action: "create", path: join(cache, "builds", "<key>", "manifest.json") }],
-      notes: [
-        "<key> = sha256 of kernel release + .config, netmap commit, drivers, options and compiler: a later build with the same key reuses these artifacts",
-      ],
-    }),
-  );
 
   // Install: back up first, then shadow (updates/) or replace.
   const moddir = `/lib/modules/${release}`;
@@ -601,7 +688,7 @@ export function buildPlan(i: PlanInputs): Plan {
       id: "backup",
       title: `Back up the stock modules (${swapped.map((d) => d.module).join(", ") || "none"}) with their sha256`,
       mutates: true,
-      dependsOn: ["manifest"],
+      dependsOn: [fromBundle ? "bundle" : "manifest"],
       commands: [],
       files: swapped.map((d) => ({
         action: "backup" as const,
@@ -633,7 +720,9 @@ export function buildPlan(i: PlanInputs): Plan {
   // The management guard: unloading the driver under the SSH session or default route cuts the user off.
   const mgmt = affected.filter((ifname) => facts.management.managementIfs.includes(ifname));
   if (mgmt.length > 0) {
-    const how = `interface(s) ${mgmt.join(", ")} carry the management connection (default route or SSH) and use a driver that would be unloaded`;
+    const how = facts.management.problem
+      ? `${facts.management.problem}; interface(s) ${mgmt.join(", ")} may carry it and use a driver that would be unloaded`
+      : `interface(s) ${mgmt.join(", ")} carry the management connection (default route or SSH) and use a driver that would be unloaded`;
     if (i.allowManagement || recipe.guard.management === "allow-with-timer")
       warnings.push(
         `${how}: allowed; a dead-man timer runs \`down\` unless \`netmap-provision confirm\` arrives within ${recipe.guard.confirmTimeoutSec} s`,
@@ -665,7 +754,9 @@ export function buildPlan(i: PlanInputs): Plan {
       notes: affected.length > 0 ? [`affects ${affected.join(", ")}`] : [],
     }),
   );
-  const pktgen = join(outDir, "build-apps", "pkt-gen", "pkt-gen");
+  const pktgen = fromBundle
+    ? join("<unpacked bundle>", "artifacts", "build-apps", "pkt-gen", "pkt-gen")
+    : join(outDir, "build-apps", "pkt-gen", "pkt-gen");
   const verifyCmds: PlannedCommand[] = [cmd(["dmesg"], false)];
   if (recipe.netmap.apps.includes("pkt-gen")) {
     const smoke = smokeArgvs(pktgen, recipe.verify.pktgen);
@@ -738,7 +829,8 @@ export function buildPlan(i: PlanInputs): Plan {
     }),
   );
 
-  return {
+  // Every string of the plan goes out (terminal, --json, up's step titles): no URL password in any.
+  return redactDeep({
     recipe: recipe.name,
     targetRelease: release,
     targetVersion: version,
@@ -747,7 +839,16 @@ export function buildPlan(i: PlanInputs): Plan {
     steps,
     blockers,
     warnings,
-  };
+  });
+}
+
+/** A copy of `v` with redactSecrets applied to every string in it. */
+function redactDeep<T>(v: T): T {
+  if (typeof v === "string") return redactSecrets(v) as T;
+  if (Array.isArray(v)) return v.map(redactDeep) as T;
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactDeep(x)])) as T;
+  return v;
 }
 
 function compareMajorMinor(a: string, b: string): number {

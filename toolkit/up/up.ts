@@ -1,4 +1,5 @@
 import { release as osRelease } from "node:os";
+import type { OpenedBundle } from "../build/bundle.js";
 import type { RunRecipe } from "../cli/recipe-options.js";
 import { BlockedError, ProvisionError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
@@ -14,6 +15,8 @@ export interface UpOptions extends KernelUpOptions {
   exec: Exec;
   /** A bundle written by `build --out` instead of building here. */
   from?: string;
+  /** `from`, opened and checked (runUp does it first; transact installs from it). */
+  bundle?: OpenedBundle;
   allowManagement?: boolean;
   /** Dead-man timeout override (seconds). */
   confirmTimeoutSec?: number;
@@ -40,6 +43,20 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
     report.warnings.push(m);
     o.warn?.(m);
   };
+  // A bundle is input: it is unpacked and checked first, before the lock, the plan or any change
+  // to the host or the state dir; a refused one leaves nothing behind.
+  const bundle =
+    o.from !== undefined
+      ? await (await import("../build/bundle.js")).readBundle(o.from, { exec: o.exec })
+      : undefined;
+  try {
+    return await runUpWith(bundle ? { ...o, bundle } : o, report, warn);
+  } finally {
+    bundle?.dispose();
+  }
+}
+
+async function runUpWith(o: UpOptions, report: UpReport, warn: (m: string) => void): Promise<UpReport> {
   const { run } = o;
   if (run.root !== "/")
     throw new UserError(
@@ -99,6 +116,8 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
         cacheDir: run.cacheDir,
         stateDir: run.stateDir,
         allowManagement: o.allowManagement ?? false,
+        // A bundle install plans no build: headers, sources and compilers do not block it.
+        ...(o.from !== undefined ? { from: o.from } : {}),
       });
       const plan = buildPlan(inputs);
       for (const w of plan.warnings) warn(w);

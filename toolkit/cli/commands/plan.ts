@@ -19,18 +19,20 @@ export const planCommand = {
         .option(
           "--allow-management",
           "plan as if `up --allow-management` (swap the management NIC's driver under a dead-man timer)",
-        ),
+        )
+        .option("--from <bundle>", "plan as `up --from <bundle>`: install a bundle's modules, build nothing"),
     )
       .addHelpText(
         "after",
         "\nExit code 4 when something blocks the plan (listed in it); 0 otherwise. Changes nothing.",
       )
-      .action(async (flags: RecipeRunFlags & { allowManagement?: boolean }) => {
+      .action(async (flags: RecipeRunFlags & { allowManagement?: boolean; from?: string }) => {
         const run = loadRunRecipe(flags);
         const inputs = await gatherPlanInputs({
           ...run,
           exec: createExec({ dryRun: true }),
           allowManagement: flags.allowManagement,
+          ...(flags.from !== undefined ? { from: flags.from } : {}),
         });
         const plan = attachBlockers(buildPlan(inputs));
         if (flags.json) printJson({ ...plan, overrides: run.overrides });
