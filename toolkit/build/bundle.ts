@@ -1,10 +1,24 @@
-import { randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { readBoundedFile, readBoundedText } from "../core/bounded-read.js";
 import { BlockedError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
+import { resolveInside, type UnpackedArchive, unpackArchive } from "../core/safe-archive.js";
 import { cachedPath, hashFile } from "../sources/download.js";
+import { issueText } from "../state/state-file.js";
+import { readKoInfo } from "./ko-file.js";
 import { type BuildManifest, readManifest, writeManifest } from "./manifest.js";
 
 /**
@@ -43,6 +57,7 @@ export async function writeBundle(o: {
     const tmp = `${out}.tmp-${randomBytes(4).toString("hex")}`;
     await o.exec.run([
       "tar",
+      "--force-local",
       "-cf",
       tmp,
       "-C",
@@ -60,58 +75,142 @@ export async function writeBundle(o: {
 }
 
 export interface OpenedBundle {
-  /** Where it was unpacked (the caller removes it when done). */
+  /** Where it was unpacked (a private dir; dispose() removes it). */
   dir: string;
   artifactsDir: string;
   manifest: BuildManifest;
   recipe: unknown;
+  /** Remove the unpacked copy (idempotent). */
+  dispose(): void;
 }
 
+const BUNDLE_HINT = "use a file written by `netmap-provision build --out` (copy it again if it was damaged)";
+/** A bundle holds a few modules and apps; debug-info modules are a few MB each. */
+export const BUNDLE_LIMITS = { maxBytes: 512 * 1024 * 1024, maxMembers: 10_000 };
+const MAX_RECIPE_BYTES = 4 * 1024 * 1024;
+const TOP = new Set(["BUNDLE", "manifest.json", "recipe.resolved.json", "artifacts"]);
+
 /**
- * Unpack a bundle and check it: the format marker, every artifact's sha256, and (when given)
- * that the modules were built for `release`. Throws before anything could be installed.
+ * Unpack a bundle (through safe-archive: nothing can land outside the private dir) and check
+ * everything in it before anything could be installed: the format marker, manifest.json against
+ * its schema, every artifact a regular file with its sha256, every module an ELF kernel module
+ * whose own vermagic and name are what the manifest claims, built for the manifest's release,
+ * and (when given) that this release is `release`. A refused bundle leaves nothing unpacked.
  */
 export async function readBundle(
   file: string,
   o: { exec: Exec; release?: string; into?: string },
 ): Promise<OpenedBundle> {
-  if (!existsSync(file))
-    throw new UserError(`bundle ${file} does not exist`, "pass the file written by `build --out`");
-  const dir = o.into ?? mkdtempSync(join(tmpdir(), "netmap-provision-from-"));
-  mkdirSync(dir, { recursive: true });
-  // GNU tar refuses members with ".." and strips leading "/": the bundle cannot write outside dir.
-  const r = await o.exec.run(["tar", "-xf", file, "-C", dir, "--no-same-owner"], { reject: false });
+  const parent = o.into ?? tmpdir();
+  mkdirSync(parent, { recursive: true });
+  const u = await unpackArchive(file, {
+    what: "build bundle",
+    hint: BUNDLE_HINT,
+    limits: BUNDLE_LIMITS,
+    allowLinks: false,
+    exec: o.exec,
+    parent,
+    prefix: "netmap-provision-from-",
+  });
+  try {
+    const opened = checkBundle(file, u);
+    if (o.release) checkBundleRelease(file, opened.manifest, o.release);
+    return opened;
+  } catch (e) {
+    u.dispose();
+    throw e;
+  }
+}
+
+function checkBundle(file: string, u: UnpackedArchive): OpenedBundle {
+  const bad = (what: string) =>
+    new UserError(`build bundle ${file}: ${what}; nothing was installed`, BUNDLE_HINT);
+  for (const m of u.members) {
+    const top = m.path.split("/")[0] as string;
+    if (
+      !TOP.has(top) ||
+      (top !== "artifacts" && m.kind !== "file") ||
+      (m.path === "artifacts" && m.kind !== "dir")
+    )
+      throw bad(`member "${m.path}" is not part of a build bundle`);
+  }
+  const marker = join(u.dir, "BUNDLE");
   if (
-    r.exitCode !== 0 ||
-    !existsSync(join(dir, "BUNDLE")) ||
-    readFileSync(join(dir, "BUNDLE"), "utf8") !== FORMAT
-  ) {
+    !existsSync(marker) ||
+    readBoundedText(marker, { what: "bundle marker", maxBytes: 256, hint: BUNDLE_HINT }) !== FORMAT
+  )
+    throw new UserError(`${file} is not a netmap-provision build bundle (no BUNDLE marker)`, BUNDLE_HINT);
+  if (!existsSync(join(u.dir, "manifest.json"))) throw bad("it has no manifest.json");
+  const manifest = readManifest(join(u.dir, "manifest.json"), {
+    where: `manifest.json in ${file}`,
+    hint: BUNDLE_HINT,
+  });
+  const recipePath = join(u.dir, "recipe.resolved.json");
+  if (!existsSync(recipePath)) throw bad("it has no recipe.resolved.json");
+  let recipe: unknown;
+  try {
+    recipe = JSON.parse(
+      readBoundedText(recipePath, { what: "resolved recipe", maxBytes: MAX_RECIPE_BYTES, hint: BUNDLE_HINT }),
+    );
+  } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(
-      `${file} is not a netmap-provision build bundle`,
-      "use a file written by `netmap-provision build --out`",
+      `recipe.resolved.json in ${file} is not valid JSON (truncated or damaged?): ${(e as Error).message}`,
+      BUNDLE_HINT,
     );
   }
-  const manifest = readManifest(join(dir, "manifest.json"));
-  const artifactsDir = join(dir, "artifacts");
-  for (const a of [...manifest.modules, ...manifest.apps]) {
-    const p = join(artifactsDir, a.path);
-    const got = existsSync(p) ? await hashFile(p) : "missing";
-    if (got !== a.sha256) {
-      throw new StepError(
-        "bundle",
-        `${file}: ${a.path} has sha256 ${got}, the manifest says ${a.sha256}`,
-        "the bundle is damaged or was modified: copy it again or rebuild it",
+  if (recipe === null || typeof recipe !== "object" || Array.isArray(recipe))
+    throw new UserError(
+      `recipe.resolved.json in ${file} is not a resolved recipe (not a JSON object)`,
+      BUNDLE_HINT,
+    );
+  const artifactsDir = join(u.dir, "artifacts");
+  const kinds = new Map(u.members.map((m) => [m.path, m.kind]));
+  const artifact = (what: string, path: string, sha256: string): Buffer => {
+    const rel = `artifacts/${path}`;
+    if (kinds.get(rel) !== "file")
+      throw bad(`${what} ${rel} ${kinds.has(rel) ? "is not a regular file" : "is missing"}`);
+    const p = join(artifactsDir, path);
+    const st = lstatSync(p);
+    if (!st.isFile()) throw bad(`${what} ${rel} is not a regular file`);
+    if (st.mode & 0o7000) throw bad(`${what} ${rel} has a set-id bit`);
+    const bytes = readBoundedFile(p, { what, maxBytes: BUNDLE_LIMITS.maxBytes, hint: BUNDLE_HINT });
+    const got = createHash("sha256").update(bytes).digest("hex");
+    if (got !== sha256)
+      throw bad(
+        `${rel} has sha256 ${got}, the manifest says ${sha256} (the bundle is damaged or was modified)`,
       );
-    }
+    return bytes;
+  };
+  for (const m of manifest.modules) {
+    const what = `module ${m.name}`;
+    const info = readKoInfo(artifact(what, m.path, m.sha256));
+    if (typeof info === "string") throw bad(`${what} (artifacts/${m.path}) ${info}`);
+    const vermagic = (info.info.get("vermagic") ?? "").trim();
+    if (vermagic !== m.vermagic.trim())
+      throw bad(
+        `${what} (artifacts/${m.path}) has vermagic "${vermagic}", but the manifest says "${m.vermagic.trim()}"`,
+      );
+    if (vermagic.split(/\s+/)[0] !== manifest.kernelRelease)
+      throw bad(
+        `${what} (artifacts/${m.path}) was built for "${vermagic.split(/\s+/)[0] ?? ""}", but the manifest's kernel release is ${manifest.kernelRelease}`,
+      );
+    const name = info.info.get("name");
+    if (name !== undefined && name !== m.name)
+      throw bad(`${what} (artifacts/${m.path}) calls itself "${name}", not "${m.name}"`);
   }
-  if (o.release && manifest.kernelRelease !== o.release) {
+  for (const a of manifest.apps) artifact(`app ${a.name}`, a.path, a.sha256);
+  return { dir: u.dir, artifactsDir, manifest, recipe, dispose: u.dispose };
+}
+
+/** The modules load only into the release they were built for: refuse another (exit 4). */
+export function checkBundleRelease(file: string, manifest: BuildManifest, release: string): void {
+  if (manifest.kernelRelease !== release) {
     throw new BlockedError(
-      `${file} was built for ${manifest.kernelRelease}, but this host runs ${o.release}`,
-      `build a bundle for ${o.release} (netmap-provision build --out on a host with that kernel's headers), or boot ${manifest.kernelRelease}`,
+      `${file} was built for ${manifest.kernelRelease}, but this host runs ${release}`,
+      `build a bundle for ${release} (netmap-provision build --out on a host with that kernel's headers), or boot ${manifest.kernelRelease}`,
     );
   }
-  const recipe = JSON.parse(readFileSync(join(dir, "recipe.resolved.json"), "utf8")) as unknown;
-  return { dir, artifactsDir, manifest, recipe };
 }
 
 /** One file a sources bundle carries, laid out as the cache holds it. */
@@ -157,6 +256,7 @@ export async function writeSourcesBundle(o: {
     // Two -C: the cache-shaped members from the cache dir, the list from the stage dir.
     await o.exec.run([
       "tar",
+      "--force-local",
       "-cf",
       resolve(o.file),
       "--exclude=.git",
@@ -173,38 +273,133 @@ export async function writeSourcesBundle(o: {
   return entries;
 }
 
-/** Unpack a sources bundle into the cache dir, checking each download's sha256 afterwards. */
+const SOURCES_HINT =
+  "use a file written by `netmap-provision fetch --out` on a connected host (copy it again if it was damaged)";
+/** A kernel.org tarball (~140 MB), external driver archives and a netmap tree (no .git). */
+export const SOURCES_BUNDLE_LIMITS = { maxBytes: 4 * 1024 * 1024 * 1024, maxMembers: 100_000 };
+const MAX_FETCH_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+const urlText = z
+  .string()
+  .min(1)
+  .max(4096)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { error: "contains a control character" });
+
+/** fetch-manifest.json: each entry's path is exactly where the cache keeps that kind of source. */
+const FetchManifestSchema = z.strictObject({
+  format: z.literal(1),
+  entries: z
+    .array(
+      z.discriminatedUnion("kind", [
+        z
+          .strictObject({
+            kind: z.literal("download"),
+            path: z.string().regex(/^downloads\/sha256\/[0-9a-f]{64}$/, {
+              error: "a download's path must be downloads/sha256/<64 hex digits>",
+            }),
+            url: urlText,
+            sha256: z.string().regex(/^[0-9a-f]{64}$/),
+          })
+          .refine((e) => e.path === `downloads/sha256/${e.sha256}`, {
+            error: "a download's path must name its own sha256",
+          }),
+        z
+          .strictObject({
+            kind: z.literal("netmap-git"),
+            path: z.string().regex(/^netmap\/[0-9a-f]{40}$/, {
+              error: "a netmap checkout's path must be netmap/<40 hex digits>",
+            }),
+            url: urlText,
+            commit: z.string().regex(/^[0-9a-f]{40}$/),
+          })
+          .refine((e) => e.path === `netmap/${e.commit}`, {
+            error: "a netmap checkout's path must name its own commit",
+          }),
+      ]),
+    )
+    .max(1024)
+    .refine((es) => new Set(es.map((e) => e.path)).size === es.length, { error: "an entry is listed twice" }),
+});
+
+/**
+ * `fetch --import FILE`: unpack a sources bundle (through safe-archive) into a private dir in the
+ * cache, validate fetch-manifest.json, check every entry is in the bundle as what it claims (a
+ * download is a regular file with its sha256; a netmap checkout a directory whose symlinks stay
+ * inside it), then move each one into the cache by its validated relative path. Nothing else of
+ * the bundle reaches the cache, and the private dir is removed on every path.
+ */
 export async function importSourcesBundle(
   file: string,
   o: { cacheDir: string; exec: Exec },
 ): Promise<SourcesBundleEntry[]> {
   mkdirSync(o.cacheDir, { recursive: true });
-  const stage = mkdtempSync(join(o.cacheDir, ".import-"));
+  const u = await unpackArchive(file, {
+    what: "sources bundle",
+    hint: SOURCES_HINT,
+    limits: SOURCES_BUNDLE_LIMITS,
+    exec: o.exec,
+    parent: o.cacheDir,
+    prefix: ".import-",
+  });
   try {
-    await o.exec.run(["tar", "-xf", file, "-C", stage, "--no-same-owner"]);
-    const listPath = join(stage, "fetch-manifest.json");
-    if (!existsSync(listPath))
+    const bad = (what: string) =>
+      new UserError(`sources bundle ${file}: ${what}; nothing was imported`, SOURCES_HINT);
+    const listPath = join(u.dir, "fetch-manifest.json");
+    const members = new Map(u.members.map((m) => [m.path, m]));
+    if (members.get("fetch-manifest.json")?.kind !== "file")
+      throw new UserError(`${file} is not a sources bundle (no fetch-manifest.json)`, SOURCES_HINT);
+    const text = readBoundedText(listPath, {
+      what: "fetch manifest",
+      maxBytes: MAX_FETCH_MANIFEST_BYTES,
+      hint: SOURCES_HINT,
+    });
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
       throw new UserError(
-        `${file} is not a sources bundle (no fetch-manifest.json)`,
-        "use a file written by `netmap-provision fetch --out`",
+        `fetch-manifest.json in ${file} is not valid JSON (truncated or damaged?): ${(e as Error).message}`,
+        SOURCES_HINT,
       );
-    const { entries } = JSON.parse(readFileSync(listPath, "utf8")) as { entries: SourcesBundleEntry[] };
+    }
+    const parsed = FetchManifestSchema.safeParse(raw);
+    if (!parsed.success)
+      throw new UserError(
+        `fetch-manifest.json in ${file} is not a sources bundle manifest: ${issueText(parsed.error)}`,
+        SOURCES_HINT,
+      );
+    const entries = parsed.data.entries as SourcesBundleEntry[];
+    const links = new Map<string, string>();
+    for (const m of u.members) if (m.kind === "symlink") links.set(m.path, m.target as string);
     for (const e of entries) {
-      const src = join(stage, e.path);
-      if (e.kind === "download" && e.sha256 && (await hashFile(src)) !== e.sha256) {
-        throw new StepError(
-          "fetch",
-          `${e.path} in ${file} does not match its sha256 ${e.sha256}`,
-          "the bundle is damaged: copy it again",
-        );
+      const m = members.get(e.path);
+      if (e.kind === "download") {
+        if (m?.kind !== "file") throw bad(`${e.path} ${m ? "is not a regular file" : "is missing"}`);
+        const got = await hashFile(join(u.dir, e.path));
+        if (got !== e.sha256)
+          throw bad(`${e.path} has sha256 ${got}, not ${e.sha256} (the bundle is damaged)`);
+        continue;
       }
+      if (m?.kind !== "dir") throw bad(`${e.path} ${m ? "is not a directory" : "is missing"}`);
+      // A checkout's symlinks must stay inside the checkout, not reach the rest of the cache.
+      const own = e.path.split("/");
+      for (const [p, target] of links) {
+        if (!p.startsWith(`${e.path}/`)) continue;
+        const r = resolveInside(p.split("/").slice(0, -1), target, (s) => links.get(s.join("/")));
+        if (typeof r === "string" || own.some((seg, i) => r[i] !== seg))
+          throw bad(`${p} is a symbolic link to "${target}", which leaves ${e.path}`);
+      }
+    }
+    for (const e of entries) {
       const dest = join(o.cacheDir, e.path);
       mkdirSync(dirname(dest), { recursive: true });
       rmSync(dest, { recursive: true, force: true });
-      cpSync(src, dest, { recursive: true });
+      // A rename within the cache's filesystem: symlinks and modes stay as checked.
+      renameSync(join(u.dir, e.path), dest);
     }
     return entries;
   } finally {
-    rmSync(stage, { recursive: true, force: true });
+    u.dispose();
   }
 }

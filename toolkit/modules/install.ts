@@ -1,9 +1,13 @@
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { readKoInfo } from "../build/ko-file.js";
+import { MODULE_NAME_RE } from "../build/manifest.js";
+import { readBoundedFile } from "../core/bounded-read.js";
 import { BlockedError, RollbackError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
-import { sha256File, sha256IfExists } from "../state/atomic-file.js";
+import { sha256IfExists } from "../state/atomic-file.js";
 import { type InstalledModule, type InstalledRecord, readInstalled } from "../state/installed.js";
 import { readJournal, type Transaction } from "../state/journal.js";
 import { undoSteps } from "../state/undo.js";
@@ -62,18 +66,52 @@ function hostRef(root: string, ref: BackupRef): BackupRef {
   return { ...ref, path: hostPathOf(root, ref.path) };
 }
 
+/** A module file larger than this is not one (netmap.ko with debug info is a few MB). */
+const MAX_MODULE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Before anything is backed up or installed: each module's name can only become `<name>.ko`
+ * under updates/netmap/ (and a modinfo argument), and its file is a regular file (not a link to
+ * a host file), an ELF kernel module, with the sha256 the build recorded.
+ */
 function checkArtifacts(artifacts: ModuleArtifact[]): void {
   for (const a of artifacts) {
-    if (!existsSync(a.file))
+    if (!MODULE_NAME_RE.test(a.module))
       throw new UserError(
-        `the built module ${a.file} (${a.module}) does not exist`,
-        "run the build step again",
+        `"${a.module}" is not a module name (letters, digits, "_" and "-", not starting with "-")`,
+        "rebuild, or use a bundle written by `build --out`; nothing was installed",
       );
-    const got = sha256File(a.file);
+    let bytes: Buffer;
+    try {
+      if (lstatSync(a.file).isSymbolicLink())
+        throw new UserError(
+          `the built module ${a.file} (${a.module}) is a symbolic link, not a module file`,
+          "rebuild, or use a bundle written by `build --out`; nothing was installed",
+        );
+      bytes = readBoundedFile(a.file, {
+        what: `built module (${a.module})`,
+        maxBytes: MAX_MODULE_BYTES,
+        hint: "run the build step again; nothing was installed",
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT")
+        throw new UserError(
+          `the built module ${a.file} (${a.module}) does not exist`,
+          "run the build step again",
+        );
+      throw e;
+    }
+    const got = createHash("sha256").update(bytes).digest("hex");
     if (got !== a.sha256)
       throw new UserError(
         `${a.file} has sha256 ${got}, but the build recorded ${a.sha256}`,
         "the file changed after the build: rebuild before installing",
+      );
+    const info = readKoInfo(bytes);
+    if (typeof info === "string")
+      throw new UserError(
+        `the built module ${a.file} (${a.module}) ${info}`,
+        "rebuild, or use a bundle written by `build --out`; nothing was installed",
       );
   }
 }

@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -14,6 +15,7 @@ import { netmapVersionCode } from "../catalog/version-code.js";
 import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
+import { unpackArchive } from "../core/safe-archive.js";
 import { parseMakefileVersion, parseVersionH } from "../host/kernel.js";
 import { type DownloadSpec, ensureDownload } from "./download.js";
 
@@ -161,6 +163,9 @@ function mismatch(what: string, found: string, target: KernelTarget): BlockedErr
   );
 }
 
+/** A kernel tree is ~1.4 GB in ~80k members (6.1); twice that and more is not one. */
+export const KERNEL_TARBALL_LIMITS = { maxBytes: 4 * 1024 * 1024 * 1024, maxMembers: 250_000 };
+
 /**
  * Full sources of the target's version: a given tree, else the distro tarball (or a pinned
  * kernel.org one) unpacked once into `<cache>/kernel-sources/<x.y.z>/` and reused after. The
@@ -202,11 +207,22 @@ export async function ensureKernelSources(
       `install them (Debian/Ubuntu: apt install linux-source-${mm}) or pass --kernel-sources <tree of ${target.version}>`,
     );
   }
-  const tmp = join(dirname(dir), `.unpack-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dirname(dir), { recursive: true });
+  // Source packages and kernel.org tarballs wrap the tree in one folder (linux-source-6.1/).
+  // Every member is checked before anything is extracted (toolkit/core/safe-archive.ts).
+  const u = await unpackArchive(tarball, {
+    what: "kernel source tarball",
+    hint: `use the distro's source package or a kernel.org tarball as published (reinstall it, or remove ${tarball} to download it again), or pass --kernel-sources <tree of ${target.version}>`,
+    limits: KERNEL_TARBALL_LIMITS,
+    stripComponents: 1,
+    exec: o.exec,
+    parent: dirname(dir),
+    prefix: ".unpack-",
+    ...(o.logFile ? { logFile: o.logFile } : {}),
+  });
+  const tmp = u.dir;
   try {
-    mkdirSync(tmp, { recursive: true });
-    // Source packages and kernel.org tarballs wrap the tree in one folder (linux-source-6.1/).
-    await o.exec.run(["tar", "-xf", tarball, "--strip-components=1", "-C", tmp], { logFile: o.logFile });
+    chmodSync(tmp, 0o755);
     const v = treeMakefileVersion(tmp);
     if (v !== target.version) throw mismatch(tarball, v ?? "an unknown version", target);
     // The marker goes in before the rename, so the rename is the one step that publishes the tree:
@@ -224,7 +240,7 @@ export async function ensureKernelSources(
     }
     return { dir, version: v, origin: "unpacked", tarball };
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    u.dispose();
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -10,10 +11,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { redactSecrets, redactUrl } from "../core/redact.js";
+import { unpackArchive } from "../core/safe-archive.js";
 import { type DownloadSpec, ensureDownload } from "./download.js";
 import { checkedGitRef, checkedGitUrl, GIT_ENV } from "./git-args.js";
 
@@ -230,6 +232,9 @@ async function resolveGit(
   }
 }
 
+/** A netmap release tarball is a few MB; anything far larger is not one. */
+export const NETMAP_TARBALL_LIMITS = { maxBytes: 512 * 1024 * 1024, maxMembers: 50_000 };
+
 /** A tarball in the download cache, unpacked once into `<cache>/netmap/sha256-<hex>`. */
 async function resolveTarball(
   spec: Extract<NetmapSourceSpec, { kind: "tarball" }>,
@@ -245,22 +250,31 @@ async function resolveTarball(
   const hex = spec.sha256.toLowerCase();
   const dir = join(o.cacheDir, "netmap", `sha256-${hex}`);
   if (!existsSync(join(dir, ".netmap-provision-ok"))) {
-    const tmp = `${dir}.tmp-${randomBytes(4).toString("hex")}`;
+    mkdirSync(dirname(dir), { recursive: true });
+    // Checked member by member before anything is extracted (toolkit/core/safe-archive.ts).
+    const u = await unpackArchive(path, {
+      what: "netmap source tarball",
+      hint: `check netmap.source.url and sha256 (${spec.url}); remove ${path} to download it again`,
+      limits: NETMAP_TARBALL_LIMITS,
+      exec: o.exec,
+      parent: dirname(dir),
+      prefix: `.unpack-sha256-${hex.slice(0, 12)}-`,
+      ...(o.logFile ? { logFile: o.logFile } : {}),
+    });
     try {
-      mkdirSync(tmp, { recursive: true });
-      await o.exec.run(["tar", "-xf", path, "-C", tmp], { logFile: o.logFile });
       // Release tarballs wrap the tree in one folder (netmap-<ver>/): use its contents.
-      const top = readdirSync(tmp);
+      const top = readdirSync(u.dir);
       const inner =
-        top.length === 1 && lstatSync(join(tmp, top[0] as string)).isDirectory()
-          ? join(tmp, top[0] as string)
-          : tmp;
+        top.length === 1 && lstatSync(join(u.dir, top[0] as string)).isDirectory()
+          ? join(u.dir, top[0] as string)
+          : u.dir;
       layoutOrThrow(inner, spec.url);
       rmSync(dir, { recursive: true, force: true });
       renameSync(inner, dir);
+      chmodSync(dir, 0o755);
       writeFileSync(join(dir, ".netmap-provision-ok"), `${spec.url} ${hex}\n`);
     } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      u.dispose();
     }
   }
   return { dir, ...layoutOrThrow(dir, dir), id: `sha256:${hex}`, spec };

@@ -1,6 +1,5 @@
-import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { readBundle } from "../build/bundle.js";
+import { checkBundleRelease, readBundle } from "../build/bundle.js";
 import type { BuildManifest } from "../build/manifest.js";
 import { runBuild } from "../build/pipeline.js";
 import { ProvisionError, StepError } from "../core/errors.js";
@@ -55,12 +54,14 @@ function artifactsOf(manifest: BuildManifest, artifactsDir: string): Omit<Artifa
 
 /** Build (or hit the cache), or open a bundle checked against the target release. */
 async function getArtifacts(o: UpOptions, plan: Plan): Promise<Artifacts> {
+  if (o.bundle && o.from) {
+    // Opened and checked by runUp before anything else; here only the release is left to check.
+    checkBundleRelease(o.from, o.bundle.manifest, plan.targetRelease);
+    return artifactsOf(o.bundle.manifest, o.bundle.artifactsDir);
+  }
   if (o.from) {
     const b = await readBundle(o.from, { exec: o.exec, release: plan.targetRelease });
-    return {
-      ...artifactsOf(b.manifest, b.artifactsDir),
-      cleanup: () => rmSync(b.dir, { recursive: true, force: true }),
-    };
+    return { ...artifactsOf(b.manifest, b.artifactsDir), cleanup: b.dispose };
   }
   const res = await runBuild(
     { recipe: o.run.recipe, cacheDir: o.run.cacheDir, root: o.run.root, catalog: o.run.catalog },

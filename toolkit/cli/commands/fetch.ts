@@ -3,6 +3,7 @@ import { importSourcesBundle } from "../../build/bundle.js";
 import { fetchSourcesBundle } from "../../build/fetch.js";
 import { UserError } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
+import { redactUrl } from "../../core/redact.js";
 import { resolveCacheDir } from "../../sources/download.js";
 import { badge, out, printJson } from "../output.js";
 import { loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
@@ -28,8 +29,11 @@ export const fetchCommand = {
         const exec = createExec();
         const cacheDir = resolveCacheDir(opts.cacheDir);
         if (opts.import) {
+          // The bundle is checked member by member and its manifest entry by entry (exit 2 on
+          // anything wrong); only validated cache paths are written.
           const entries = await importSourcesBundle(opts.import, { cacheDir, exec });
-          if (opts.json) printJson({ ok: true, imported: entries, cacheDir });
+          const shown = entries.map((e) => ({ ...e, url: redactUrl(e.url) }));
+          if (opts.json) printJson({ ok: true, imported: shown, cacheDir });
           else out(`${badge("ok")} imported ${entries.length} source(s) into ${cacheDir}\n`);
           return;
         }
