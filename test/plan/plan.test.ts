@@ -177,3 +177,54 @@ test("kernel.install deb: the plan packages the kernel with bindeb-pkg and insta
       ?.notes?.some((n) => /apt remove linux-image-2\.6\.37/.test(n)),
   );
 });
+
+test("plan --from <bundle> (what up --from plans): no fetch, configure or make, no sources blocker", (t) => {
+  const host = fixture("hosts", "headers-no-sources");
+  const recipe = join(scratch, "from.yaml");
+  writeFileSync(
+    recipe,
+    `name: from\nnetmap:\n  source: {kind: git, url: "https://github.com/luigirizzo/netmap", commit: 89607e1406c1fa5ac2106bd2ff33417f090c0d60}\ndrivers: [e1000]\n`,
+  );
+  const bundle = join(scratch, "bundle.tar");
+  writeFileSync(bundle, "");
+  const built = plan(["--recipe", recipe, "--root", host, "--allow-management"]);
+  t.true(built.plan.blockers.some((b) => b.id === "kernel-sources"));
+  const from = plan(["--recipe", recipe, "--root", host, "--allow-management", "--from", bundle]);
+  t.is(from.code, 0, from.stderr);
+  t.deepEqual(from.plan.blockers, []);
+  const order = ids(from.plan);
+  for (const gone of ["netmap-source", "kernel-sources", "configure", "make", "manifest"])
+    t.false(order.includes(gone), order.join(" "));
+  t.deepEqual(order.slice(0, 4), ["preflight", "bundle", "backup", "install"]);
+  t.deepEqual(from.plan.steps.find((s) => s.id === "backup")?.dependsOn, ["bundle"]);
+  t.true(argvs(from.plan, "swap").includes("modprobe e1000"));
+});
+
+test("plan shows git and tar as they run: URL after --, a checked-out resolved commit, tar --force-local", (t) => {
+  const recipe = join(scratch, "git.yaml");
+  writeFileSync(
+    recipe,
+    `name: git\nnetmap:\n  source: {kind: git, url: "https://user:s3cret@example.org/netmap.git", commit: 89607e1406c1fa5ac2106bd2ff33417f090c0d60}\n`,
+  );
+  const { plan: p } = plan([
+    "--recipe",
+    recipe,
+    "--root",
+    fixture("hosts", "secure-boot"),
+    "--allow-management",
+  ]);
+  const git = argvs(p, "netmap-source");
+  t.true(
+    git.includes(
+      "git fetch --quiet --depth 1 -- https://user:***@example.org/netmap.git 89607e1406c1fa5ac2106bd2ff33417f090c0d60",
+    ),
+    git.join("\n"),
+  );
+  t.true(git.includes("git checkout --quiet --detach <commit> --"), git.join("\n"));
+  t.false(JSON.stringify(p).includes("s3cret"));
+  const tar = argvs(p, "kernel-sources")[0] ?? "";
+  t.regex(
+    tar,
+    /^tar --force-local -xf \S+linux-source-6\.1\.tar\.xz --strip-components=1 -C \S+\/kernel-sources\/6\.1\.\d+$/,
+  );
+});
