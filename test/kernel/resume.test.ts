@@ -72,7 +72,7 @@ test("resume.json round-trips; a corrupt one is a UserError naming the file", (t
   writeFileSync(resumePath(dir), JSON.stringify({ ...s, phase: "flying" }));
   t.throws(() => readResume(dir), {
     instanceOf: UserError,
-    message: /resume\.json is not a kernel resume record/,
+    message: /resume\.json in .* is damaged: not a kernel resume record/,
   });
   writeFileSync(resumePath(dir), "{");
   t.throws(() => readResume(dir), { instanceOf: UserError, message: /not valid JSON/ });

@@ -17,7 +17,11 @@ test("installed.json round-trips, is replaced atomically and leaves no temp file
     kernelRelease: FIXTURE_RELEASE,
     strategy: "updates",
     modules: [
-      { module: "netmap", path: `/lib/modules/${FIXTURE_RELEASE}/updates/netmap/netmap.ko`, sha256: "ab" },
+      {
+        module: "netmap",
+        path: `/lib/modules/${FIXTURE_RELEASE}/updates/netmap/netmap.ko`,
+        sha256: "ab".repeat(32),
+      },
     ],
     files: [],
     createdDirs: [`/lib/modules/${FIXTURE_RELEASE}/updates`],

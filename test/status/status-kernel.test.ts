@@ -53,13 +53,15 @@ test("--json: kernelBuild is the line, null without a record", (t) => {
   t.notRegex(human.stdout, /kernel build/);
 });
 
-test("a damaged record is reported, status still exits 0", (t) => {
+test("a damaged record is reported with the rest of the status, then status exits 2 naming the file", (t) => {
   const state = tmp("np-status-bad-");
   writeFileSync(join(state, "resume.json"), "{not json");
   const r = status("--root", hostTree("debian12-e1000"), "--state-dir", state);
-  t.is(r.status, 0, r.stderr);
+  t.is(r.status, 2, r.stderr);
   t.regex(
     r.stdout,
-    /^WARN {4}kernel build: kernel resume record unreadable: .*resume\.json is not valid JSON/m,
+    /^WARN {4}kernel build: kernel resume record unreadable: resume\.json in .* is damaged: not valid JSON/m,
   );
+  t.regex(r.stderr, /resume\.json in .* is damaged/);
+  t.regex(r.stderr, /hint: remove .*resume\.json to start over/);
 });

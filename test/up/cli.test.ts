@@ -35,9 +35,16 @@ test("confirm without an armed timer says there is nothing to confirm (exit 2)",
 test("confirm writes the marker for the guarded transaction and stops the timer process", async (t) => {
   const state = mkdtempSync(join(tmpdir(), "np-confirm-"));
   t.teardown(() => rmSync(state, { recursive: true }));
-  // A stand-in for the timer: a real process that confirm must kill.
+  // A stand-in for the timer: a real process that confirm must kill. Its argv names the timer
+  // (`deadman --txid tx-1`): confirm kills only the process the record describes.
   const { spawn } = await import("node:child_process");
-  const sleeper = spawn("sleep", ["60"], { stdio: "ignore" });
+  const sleeper = spawn(
+    process.execPath,
+    ["-e", "setTimeout(() => {}, 60_000)", "deadman", "--txid", "tx-1"],
+    {
+      stdio: "ignore",
+    },
+  );
   const exited = new Promise<string | null>((resolve) => sleeper.on("exit", (_c, sig) => resolve(sig)));
   writeFileSync(
     deadmanPath(state),

@@ -3,14 +3,17 @@
  * file:line:col pointing at the offending value, because catalogs are edited by hand and
  * "adding a driver should be a data change": the author needs to see exactly what to fix.
  */
-import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { type Document, isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
+import { readBoundedText } from "../core/bounded-read.js";
 import { RecipeError, type RecipeIssue } from "../core/errors.js";
 import { projectRoot } from "../core/paths.js";
 
 const HINT = "fix this catalog file (drivers/ or kernels/ in the netmap-provision tree)";
+
+/** Catalog files are hand-written lists; anything this big is not one. */
+export const MAX_CATALOG_BYTES = 4 * 1024 * 1024;
 
 /** The file name as shown in messages: relative to the project when it lives there. */
 export function displayPath(file: string): string {
@@ -57,10 +60,16 @@ export function loadYamlFile<S extends z.ZodType>(file: string, schema: S): z.ou
   const shown = displayPath(file);
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readBoundedText(file, { what: "catalog file", maxBytes: MAX_CATALOG_BYTES });
   } catch (err) {
     throw new RecipeError([
-      { file: shown, line: 1, col: 1, message: `cannot read the catalog file: ${String(err)}`, hint: HINT },
+      {
+        file: shown,
+        line: 1,
+        col: 1,
+        message: `cannot read the catalog file: ${(err as Error).message}`,
+        hint: HINT,
+      },
     ]);
   }
   const lines = new LineCounter();

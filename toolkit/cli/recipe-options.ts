@@ -6,6 +6,7 @@ import { loadRecipe } from "../recipe/load.js";
 import { applyOverrides } from "../recipe/overrides.js";
 import type { Recipe } from "../recipe/schema.js";
 import { resolveCacheDir } from "../sources/download.js";
+import { checkDirFlag, checkDirOption } from "../state/dirs.js";
 import { defaultStateDir } from "../state/lock.js";
 import { hostRootOption } from "./commands/host-root.js";
 
@@ -55,6 +56,13 @@ export interface RunRecipe {
 
 /** Load the recipe named by the flags (or the default one), apply the flag overrides, resolve dirs. */
 export function loadRunRecipe(flags: RecipeRunFlags): RunRecipe {
+  // Dirs first: a bad one is refused before anything is read or created (see state/dirs.ts).
+  const stateDir = checkDirOption("--state-dir", flags.stateDir ?? defaultStateDir, "state");
+  const cacheDir = checkDirOption(
+    "--cache-dir",
+    resolveCacheDir(checkDirFlag("--cache-dir", flags.cacheDir, "cache")),
+    "cache",
+  );
   const catalog = loadDriverCatalog();
   const knownDrivers = catalog.list().map((d) => d.token);
   const recipeFile = flags.recipe ?? join(catalogDir("recipes"), "default.yaml");
@@ -65,8 +73,8 @@ export function loadRunRecipe(flags: RecipeRunFlags): RunRecipe {
     recipeFile,
     overrides: applied,
     catalog,
-    cacheDir: resolveCacheDir(flags.cacheDir),
-    stateDir: flags.stateDir ?? defaultStateDir,
+    cacheDir,
+    stateDir,
     root: hostRootOption(flags.root),
   };
 }

@@ -1,29 +1,56 @@
-import { accessSync, constants, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { isAbsolute, posix } from "node:path";
+import { readBoundedFile } from "../core/bounded-read.js";
+import { UserError } from "../core/errors.js";
 import { underRoot } from "../core/paths.js";
 
 /**
  * Read-only file access to a host seen through a root prefix ("/" for the real host, a fixture
  * tree in tests). Every function takes and returns *host* paths; missing or unreadable files give
  * null/false instead of throwing, because host facts must degrade, not crash.
+ *
+ * Host files are outside input: a path with a `..` part (built from a value read on the host,
+ * such as an osrelease of `../../../../etc`) is never followed out of the root, and every read is
+ * of a regular file with a size cap (a FIFO or /dev/zero planted in a host tree cannot block or
+ * exhaust a command).
  */
 
-/** The text of a host file, or null when it is missing or unreadable. */
-export function readHostText(root: string, hostPath: string): string | null {
+/** Host files the toolkit reads are small (sysfs attributes, /proc, configs, modules.dep). */
+export const MAX_HOST_FILE_BYTES = 16 * 1024 * 1024;
+
+/** The real path of a host path, or null when the path could leave the root (a `..` part, a NUL). */
+export function hostReal(root: string, hostPath: string): string | null {
+  if (hostPath.includes("\0") || hostPath.split("/").includes("..")) return null;
+  return underRoot(root, hostPath);
+}
+
+/** The bytes of a host file, or why it could not be read (missing, not a regular file, too large). */
+export function readHostFile(
+  root: string,
+  hostPath: string,
+  maxBytes: number = MAX_HOST_FILE_BYTES,
+): { bytes: Buffer } | { problem: string; missing: boolean } {
+  const real = hostReal(root, hostPath);
+  if (real === null) return { problem: `${hostPath}: a path with ".." is not read`, missing: false };
   try {
-    return readFileSync(underRoot(root, hostPath), "utf8");
-  } catch {
-    return null;
+    return { bytes: readBoundedFile(real, { what: "host file", maxBytes }) };
+  } catch (e) {
+    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    const missing = code === "ENOENT" || code === "ENOTDIR";
+    return { problem: e instanceof UserError ? e.message : String(e), missing };
   }
 }
 
+/** The text of a host file, or null when it is missing or unreadable. */
+export function readHostText(root: string, hostPath: string, maxBytes?: number): string | null {
+  const r = readHostFile(root, hostPath, maxBytes);
+  return "bytes" in r ? r.bytes.toString("utf8") : null;
+}
+
 /** The bytes of a host file, or null when it is missing or unreadable. */
-export function readHostBytes(root: string, hostPath: string): Buffer | null {
-  try {
-    return readFileSync(underRoot(root, hostPath));
-  } catch {
-    return null;
-  }
+export function readHostBytes(root: string, hostPath: string, maxBytes?: number): Buffer | null {
+  const r = readHostFile(root, hostPath, maxBytes);
+  return "bytes" in r ? r.bytes : null;
 }
 
 /** The first line of a host file, trimmed (sysfs attributes), or null. */
@@ -33,8 +60,10 @@ export function readHostLine(root: string, hostPath: string): string | null {
 }
 
 export function hostExists(root: string, hostPath: string): boolean {
+  const real = hostReal(root, hostPath);
+  if (real === null) return false;
   try {
-    statSync(underRoot(root, hostPath));
+    statSync(real);
     return true;
   } catch {
     return false;
@@ -43,16 +72,20 @@ export function hostExists(root: string, hostPath: string): boolean {
 
 /** True when the path exists as a symlink, even a dangling one. */
 export function hostIsLink(root: string, hostPath: string): boolean {
+  const real = hostReal(root, hostPath);
+  if (real === null) return false;
   try {
-    return lstatSync(underRoot(root, hostPath)).isSymbolicLink();
+    return lstatSync(real).isSymbolicLink();
   } catch {
     return false;
   }
 }
 
 export function hostIsDir(root: string, hostPath: string): boolean {
+  const real = hostReal(root, hostPath);
+  if (real === null) return false;
   try {
-    return statSync(underRoot(root, hostPath)).isDirectory();
+    return statSync(real).isDirectory();
   } catch {
     return false;
   }
@@ -60,7 +93,8 @@ export function hostIsDir(root: string, hostPath: string): boolean {
 
 /** An executable regular file (tool lookup on PATH). */
 export function hostIsExecutable(root: string, hostPath: string): boolean {
-  const p = underRoot(root, hostPath);
+  const p = hostReal(root, hostPath);
+  if (p === null) return false;
   try {
     if (!statSync(p).isFile()) return false;
     accessSync(p, constants.X_OK);
@@ -72,8 +106,10 @@ export function hostIsExecutable(root: string, hostPath: string): boolean {
 
 /** Directory entries (names), or [] when the directory is missing. */
 export function listHostDir(root: string, hostPath: string): string[] {
+  const real = hostReal(root, hostPath);
+  if (real === null) return [];
   try {
-    return readdirSync(underRoot(root, hostPath)).sort();
+    return readdirSync(real).sort();
   } catch {
     return [];
   }
@@ -81,8 +117,10 @@ export function listHostDir(root: string, hostPath: string): string[] {
 
 /** The raw target of a symlink, or null when the path is not a symlink. */
 export function readHostLink(root: string, hostPath: string): string | null {
+  const real = hostReal(root, hostPath);
+  if (real === null) return null;
   try {
-    return readlinkSync(underRoot(root, hostPath));
+    return readlinkSync(real);
   } catch {
     return null;
   }

@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { UserError } from "../core/errors.js";
+import { isKernelRelease } from "../host/release-name.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
+import { readStateJson } from "../state/state-file.js";
 
 /**
  * Where a kernel-building `up` is between runs: it builds and installs a kernel, waits for the
@@ -24,7 +26,7 @@ export type ResumePhase = (typeof RESUME_PHASES)[number];
 const resumeSchema = z.strictObject({
   phase: z.enum(RESUME_PHASES),
   /** The release of the kernel built (what `uname -r` says once it runs). */
-  release: z.string().min(1),
+  release: z.string().refine(isKernelRelease, "expected a kernel release such as 6.1.0-56-amd64"),
   /** The recipe file (absolute), so the resumed run uses the same one. */
   recipe: z.string().min(1),
   /** ISO time of the last transition. */
@@ -126,23 +128,13 @@ export function describeResume(s: ResumeState | undefined, runningRelease?: stri
   return base;
 }
 
-/** The record, or undefined when there is none; a corrupt file is a UserError naming it. */
+/** The record, or undefined when there is none; a damaged file is a UserError (exit 2) naming it. */
 export function readResume(stateDir: string): ResumeState | undefined {
   const p = resumePath(stateDir);
-  if (!existsSync(p)) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(p, "utf8"));
-  } catch (e) {
-    throw new UserError(`${p} is not valid JSON: ${(e as Error).message}`, `remove ${p} to start over`);
-  }
-  const r = resumeSchema.safeParse(raw);
-  if (!r.success)
-    throw new UserError(
-      `${p} is not a kernel resume record: ${r.error.issues[0]?.message}`,
-      `remove ${p} to start over`,
-    );
-  return r.data;
+  return readStateJson(p, resumeSchema, {
+    hint: `remove ${p} to start over`,
+    record: "a kernel resume record",
+  });
 }
 
 export function writeResume(stateDir: string, s: ResumeState): void {

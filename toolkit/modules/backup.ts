@@ -1,7 +1,7 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { StepError } from "../core/errors.js";
-import { copyFileAtomic, sha256File, writeFileAtomic } from "../state/atomic-file.js";
+import { copyFileAtomic, readJsonRecord, sha256File, writeFileAtomic } from "../state/atomic-file.js";
 import type { Transaction } from "../state/journal.js";
 import { registerUndo } from "../state/undo.js";
 
@@ -85,7 +85,7 @@ function writeMeta(ref: BackupRef): void {
 
 export function readBackupMeta(backupPath: string): BackupRef | undefined {
   const meta = `${backupPath}.json`;
-  return existsSync(meta) ? (JSON.parse(readFileSync(meta, "utf8")) as BackupRef) : undefined;
+  return readJsonRecord<BackupRef>(meta);
 }
 
 /**

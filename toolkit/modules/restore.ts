@@ -1,18 +1,26 @@
-import { existsSync, renameSync, unlinkSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, lstatSync, realpathSync, renameSync, unlinkSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { fsyncDir, sha256File, sha256IfExists } from "../state/atomic-file.js";
-import { type InstalledRecord, installedPath, readInstalled, removeInstalled } from "../state/installed.js";
+import {
+  type InstalledRecord,
+  installedHint,
+  installedPath,
+  readInstalled,
+  removeInstalled,
+} from "../state/installed.js";
 import {
   commit,
+  type JournalState,
   openTransaction,
   pendingTransaction,
   resumeTransaction,
   type Transaction,
   type TransactionKind,
 } from "../state/journal.js";
+import { journalPathProblems } from "../state/journal-policy.js";
 import { isPidAlive, readLock } from "../state/lock.js";
 import { undoJournal } from "../state/undo.js";
 import { restoreFromBackup } from "./backup.js";
@@ -59,10 +67,11 @@ export interface RestoreReport {
  */
 export async function recoverPending(
   stateDir: string,
-  opts: { exec: Exec; force?: boolean; warn?: (m: string) => void },
+  opts: { exec: Exec; force?: boolean; warn?: (m: string) => void; root?: string },
 ): Promise<Recovery | undefined> {
   const pending = pendingTransaction(stateDir);
   if (!pending) return undefined;
+  checkRecoverable(pending, stateDir, opts.root ?? "/");
   const lock = readLock(stateDir);
   if (pending.pid !== process.pid && lock?.pid === pending.pid && isPidAlive(pending.pid))
     throw new UserError(
@@ -74,8 +83,9 @@ export async function recoverPending(
     await undoJournal(pending, { exec: opts.exec, stateDir, force: opts.force, warn: opts.warn });
     return { txid: pending.txid, kind: pending.kind, action: "undone" };
   }
-  const root = typeof pending.meta.root === "string" ? pending.meta.root : "/";
+  const root = opts.root ?? "/";
   const rec = readInstalled(stateDir);
+  if (rec) checkRestorable(rec, root, stateDir);
   const tx = resumeTransaction(pending, stateDir);
   if (rec) await restoreRecord(rec, tx, { ...opts, root, stateDir });
   commit(tx);
@@ -98,10 +108,94 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
     resolved: {},
   };
   if (!rec) return report;
+  checkRestorable(rec, opts.root, opts.stateDir);
   const tx = openTransaction(opts.stateDir, "down", { root: opts.root, kver: rec.kernelRelease });
   await restoreRecord(rec, tx, opts, report);
   commit(tx);
   return report;
+}
+
+/**
+ * Refuse (exit 2) an interrupted transaction recovery must not act on: one written for another
+ * root, or whose steps name paths outside what `up` writes (a forged or damaged journal).
+ */
+export function checkRecoverable(pending: JournalState, stateDir: string, root: string): void {
+  const hint = `inspect ${pending.file} by hand; move it out of the journal directory once the host is checked`;
+  const jroot = pending.meta.root;
+  if (jroot !== undefined && (typeof jroot !== "string" || resolve(jroot) !== resolve(root)))
+    throw new UserError(
+      `the interrupted transaction ${pending.txid} in ${pending.file} was made under root ${JSON.stringify(jroot)}, not ${root}`,
+      `run the command with --root ${typeof jroot === "string" ? jroot : "<its root>"}, or ${hint}`,
+    );
+  if (pending.kind !== "up") return;
+  const problems = journalPathProblems(pending, stateDir, root);
+  if (problems.length > 0)
+    throw new UserError(
+      `the journal ${pending.file} names changes netmap-provision never makes, so nothing in it is undone:\n  ${problems.join("\n  ")}`,
+      hint,
+    );
+}
+
+/** Where `path` really is: the realpath of its nearest existing ancestor, plus the rest. */
+function realLocation(path: string): string {
+  let p = path;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return [realpathSync(p), ...rest].join("/");
+    } catch {
+      const up = dirname(p);
+      if (up === p) return path;
+      rest.unshift(p.slice(up.length + (up.endsWith("/") ? 0 : 1)));
+      p = up;
+    }
+  }
+}
+
+/**
+ * Everything `down` checks before its first change, besides what readInstalled checked (shape,
+ * and paths confined to the trees up writes): every backup it may need is there, a regular file
+ * with the recorded sha256, and no path reaches out of those trees through a symlink. A record
+ * that fails is refused as a whole (exit 2): nothing is unloaded, removed or put back.
+ */
+export function checkRestorable(rec: InstalledRecord, root: string, stateDir: string): void {
+  const real = (host: string) => underRoot(root, host);
+  const problems: string[] = [];
+  const backups = [
+    ...rec.modules.flatMap((m) => (m.replacedOriginal ? [m.replacedOriginal] : [])),
+    ...rec.files.flatMap((f) => (f.previous ? [f.previous] : [])),
+  ];
+  for (const b of backups) {
+    let st: ReturnType<typeof lstatSync> | undefined;
+    try {
+      st = lstatSync(b.backupPath);
+    } catch {
+      st = undefined;
+    }
+    if (!st) problems.push(`the backup ${b.backupPath} of ${b.path} is missing`);
+    else if (!st.isFile()) problems.push(`the backup ${b.backupPath} of ${b.path} is not a regular file`);
+    else if (sha256File(b.backupPath) !== b.sha256)
+      problems.push(`the backup ${b.backupPath} of ${b.path} does not have the recorded sha256 ${b.sha256}`);
+  }
+  // The trees themselves may be symlinks (merged /usr); a path must stay where its tree really is.
+  const modTree = realLocation(real(`/lib/modules/${rec.kernelRelease}`));
+  const rootReal = realLocation(root);
+  const inside = (p: string, dir: string) => dir === "/" || p === dir || p.startsWith(`${dir}/`);
+  const written = [
+    ...rec.modules.flatMap((m) => [m.path, m.replacedOriginal?.path, m.replacedOriginal?.movedAside]),
+    ...rec.files.map((f) => f.path),
+    ...rec.createdDirs,
+  ].filter((p): p is string => p !== undefined);
+  for (const p of written) {
+    const where = realLocation(real(p));
+    const tree = p.startsWith(`/lib/modules/${rec.kernelRelease}/`) ? modTree : rootReal;
+    if (!inside(where, tree)) problems.push(`${p} leads to ${where}, outside ${tree}`);
+  }
+  if (problems.length > 0)
+    throw new UserError(
+      `${installedPath(stateDir)} cannot be undone safely, so down changes nothing:\n  ${problems.join("\n  ")}`,
+      installedHint(stateDir),
+    );
 }
 
 /** A file we may touch holds one of these sha256s (undefined: absent); anything else is foreign. */

@@ -1,7 +1,8 @@
-import { readFileSync, statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Document, LineCounter, parseDocument, visit, type YAMLError } from "yaml";
 import type { z } from "zod";
+import { fileKind, readBoundedText } from "../core/bounded-read.js";
 import { RecipeError, type RecipeIssue } from "../core/errors.js";
 import { type Recipe, recipeSchema } from "./schema.js";
 import { allowedKeysAt } from "./schema-keys.js";
@@ -26,21 +27,27 @@ export function loadRecipe(file: string, opts: LoadOptions): LoadedRecipe {
   const abs = resolve(file);
   const at1 = (message: string, hint: string): RecipeError =>
     new RecipeError([{ file, line: 1, col: 1, message, hint }]);
-  let size: number;
+  let st: Stats;
   try {
-    const st = statSync(abs);
-    if (st.isDirectory()) throw at1("is a directory, not a recipe file", "pass a .yaml file");
-    size = st.size;
+    st = statSync(abs);
   } catch (e) {
-    if (e instanceof RecipeError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT")
       throw at1("recipe file not found", "check the path; shipped recipes are in recipes/");
     throw at1(`cannot read the recipe: ${(e as Error).message}`, "check the file's permissions");
   }
+  // Only a regular file: a FIFO would block the read forever, /dev/zero would never end.
+  if (st.isDirectory()) throw at1("is a directory, not a recipe file", "pass a .yaml file");
+  if (!st.isFile()) throw at1(`is ${fileKind(st)}, not a recipe file`, "pass a regular .yaml file");
   // Refuse before reading: the size limit exists so that nothing large reaches the parser.
-  if (size > MAX_RECIPE_BYTES) throw tooLarge(file, size);
-  const text = readFileSync(abs, "utf8");
+  if (st.size > MAX_RECIPE_BYTES) throw tooLarge(file, st.size);
+  let text: string;
+  try {
+    // Bounded as well: the file may have been swapped for something else since the stat.
+    text = readBoundedText(abs, { what: "recipe", maxBytes: MAX_RECIPE_BYTES });
+  } catch (e) {
+    throw at1((e as Error).message, "pass a regular .yaml file of at most 256 KiB");
+  }
   return { recipe: parseRecipeText(text, file, opts, dirname(abs)), source: { file: abs, text } };
 }
 

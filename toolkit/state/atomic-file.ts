@@ -1,16 +1,20 @@
 import { createHash } from "node:crypto";
 import {
   closeSync,
+  constants,
   copyFileSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { fileKind, readBoundedFile } from "../core/bounded-read.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * File primitives that never leave a half-written file at the final name: write a temp file in the
@@ -22,8 +26,30 @@ export function sha256Bytes(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/**
+ * sha256 of a regular file, read in chunks (initramfs images are large). The paths hashed come
+ * from records (installed.json, journals): a FIFO or device there must not block or never end.
+ */
 export function sha256File(path: string): string {
-  return sha256Bytes(readFileSync(path));
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile())
+      throw new UserError(
+        `${path} is ${fileKind(st)}, not a regular file`,
+        "netmap-provision only installs, backs up and restores regular files: look at what put it there",
+      );
+    const h = createHash("sha256");
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+    return h.digest("hex");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** sha256 of a file, or undefined when it does not exist. */
@@ -83,7 +109,7 @@ export function removeStrayTemp(target: string): void {
  */
 export function readJsonRecord<T>(path: string): T | undefined {
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
+    return JSON.parse(readBoundedFile(path, { what: "record", maxBytes: 1024 * 1024 }).toString("utf8")) as T;
   } catch {
     return undefined;
   }

@@ -1,7 +1,11 @@
-import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { z } from "zod";
+import { isKernelRelease } from "../host/release-name.js";
 import type { BackupRef } from "../modules/backup.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
+import { installedPathProblems } from "./installed-policy.js";
+import { readStateJson, StateFileError } from "./state-file.js";
 
 /**
  * One module the toolkit has in place. Paths are host paths (no sysroot prefix): the record
@@ -52,9 +56,77 @@ export interface InstalledRecord {
 
 export const installedPath = (stateDir: string): string => join(stateDir, "installed.json");
 
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "expected a sha256 (64 lowercase hex digits)");
+/** An absolute, normalized path: no `..`, no `.`, no `//`, no NUL (where it points is installed-policy.ts). */
+const absPath = z
+  .string()
+  .max(4096)
+  .refine(
+    (p) =>
+      p.startsWith("/") &&
+      !p.includes("\0") &&
+      !p.split("/").some((seg, i) => seg === ".." || seg === "." || (seg === "" && i > 0)),
+    "expected an absolute path without `..`, `.` or `//`",
+  );
+const backupRef = z.object({
+  path: absPath,
+  backupPath: absPath,
+  sha256,
+  mode: z.number().int().min(0).max(0o7777),
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0),
+  mtimeMs: z.number().finite(),
+  size: z.number().int().min(0),
+});
+const installedModule = z.object({
+  module: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "expected a module name"),
+  path: absPath,
+  sha256,
+  replacedOriginal: backupRef.extend({ movedAside: absPath.optional() }).optional(),
+  shadowed: absPath.optional(),
+});
+const installedFile = z.object({
+  path: absPath,
+  sha256,
+  previous: backupRef.optional(),
+  kind: z.literal("initramfs").optional(),
+  regenerate: z.array(z.string().max(4096)).max(16).optional(),
+});
+/** What installed.json must look like: anything else was damaged or forged. */
+export const installedSchema = z.object({
+  kernelRelease: z.string().refine(isKernelRelease, "expected a kernel release such as 6.1.0-56-amd64"),
+  strategy: z.enum(["updates", "replace"]),
+  modules: z.array(installedModule).max(512),
+  files: z.array(installedFile).max(64),
+  createdDirs: z.array(absPath).max(512),
+  installedAt: z.string().max(64),
+  recipe: z.string().max(4096).optional(),
+});
+// The schema and the interfaces describe the same record (a compile-time check).
+const _sameShape: z.ZodType<InstalledRecord> = installedSchema;
+void _sameShape;
+
+export const installedHint = (stateDir: string): string =>
+  `${installedPath(stateDir)} records what netmap-provision changed on this host, so down cannot work without it: restore it from a copy if you have one; otherwise move it aside (keep it), check the modules it names by hand (the originals are in ${join(stateDir, "backups")}) and run \`netmap-provision status\``;
+
+/**
+ * The record, or undefined when there is none. Every reader (up, down, status) goes through here:
+ * a record that is not a regular file, too large, not JSON, of another shape, or naming a path
+ * outside the trees netmap-provision installs into is a StateFileError (exit 2) naming the file.
+ */
 export function readInstalled(stateDir: string): InstalledRecord | undefined {
   const p = installedPath(stateDir);
-  return existsSync(p) ? (JSON.parse(readFileSync(p, "utf8")) as InstalledRecord) : undefined;
+  const hint = installedHint(stateDir);
+  const rec = readStateJson(p, installedSchema, { hint });
+  if (rec === undefined) return undefined;
+  const problems = installedPathProblems(rec, stateDir);
+  if (problems.length > 0)
+    throw new StateFileError(
+      p,
+      `it names paths netmap-provision never installs to, so nothing in it is used:\n  ${problems.join("\n  ")}`,
+      hint,
+    );
+  return rec;
 }
 
 /** Written to a temp file and renamed: a crash leaves the old record or the new one. */

@@ -2,16 +2,19 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   truncateSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
+import { fileKind, readBoundedText } from "../core/bounded-read.js";
 import { UserError } from "../core/errors.js";
 import { fsyncDir } from "./atomic-file.js";
+import { issueText } from "./state-file.js";
 
 /**
  * The write-ahead journal: one JSON-lines file per transaction, `<stateDir>/journal/<txid>.jsonl`.
@@ -91,28 +94,69 @@ export const journalDir = (stateDir: string): string => join(stateDir, "journal"
  */
 export const stopAtStepEnv = "NETMAP_PROVISION_STOP_AT_STEP";
 
+/** A journal holds a few dozen lines of a few hundred bytes; anything this large is not one. */
+export const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
+
+const JOURNAL_HINT =
+  "inspect the journal by hand; move it out of the journal directory once the host is checked";
+
+const at = z.string().max(64);
+const seq = z.number().int().min(1).max(1_000_000);
+const args = z.record(z.string(), z.unknown());
+/** Each line, as netmap-provision writes it: a foreign or damaged line is refused, never guessed at. */
+const entrySchema = z.union([
+  z.object({
+    seq: z.literal(0),
+    status: z.literal("open"),
+    txid: z.string().regex(/^[0-9A-Za-z-]{1,80}$/, "expected a transaction id"),
+    kind: z.enum(["up", "down"]),
+    pid: z.number().int().min(1),
+    at,
+    meta: args,
+  }),
+  z.object({ seq, status: z.literal("begin"), op: z.string().regex(/^[a-z][a-z0-9-]{0,40}$/), args, at }),
+  z.object({ seq, status: z.enum(["done", "undone"]), at, result: z.unknown().optional() }),
+  z.object({ status: z.enum(["commit", "rolled-back"]), at }),
+]);
+
 /** Parse a journal; a torn last line (crash mid-write) is skipped, a corrupt middle line is an error. */
 export function readJournal(file: string): JournalState {
-  const text = readFileSync(file, "utf8");
+  let text: string;
+  try {
+    text = readBoundedText(file, { what: "journal", maxBytes: MAX_JOURNAL_BYTES, hint: JOURNAL_HINT });
+  } catch (e) {
+    throw new UserError((e as Error).message, JOURNAL_HINT, e);
+  }
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
   const entries: JournalEntry[] = [];
   let torn = false;
   lines.forEach((line, i) => {
+    let raw: unknown;
     try {
-      entries.push(JSON.parse(line) as JournalEntry);
+      raw = JSON.parse(line);
     } catch (err) {
       if (i === lines.length - 1) torn = true;
       else
         throw new UserError(
           `journal ${file} line ${i + 1} is corrupt: ${(err as Error).message}`,
-          "inspect the journal by hand; move it out of the journal directory once the host is checked",
+          JOURNAL_HINT,
         );
+      return;
     }
+    const r = entrySchema.safeParse(raw);
+    if (!r.success)
+      throw new UserError(
+        `journal ${file} line ${i + 1} is not an entry netmap-provision writes: ${issueText(r.error)}`,
+        JOURNAL_HINT,
+      );
+    entries.push(r.data as JournalEntry);
   });
   const open = entries[0];
   if (open?.status !== "open")
     throw new UserError(`journal ${file} has no opening entry`, "move it out of the journal directory");
+  if (entries.slice(1).some((e) => e.status === "open"))
+    throw new UserError(`journal ${file} has more than one opening entry`, JOURNAL_HINT);
   const steps = new Map<number, JournalStep>();
   let closed: JournalState["closed"];
   for (const e of entries.slice(1)) {
@@ -142,7 +186,18 @@ export function readJournal(file: string): JournalState {
 /** All journals, oldest first (txids start with a UTC timestamp, so name order is time order). */
 export function listJournals(stateDir: string): string[] {
   const dir = journalDir(stateDir);
-  if (!existsSync(dir)) return [];
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new UserError(`cannot read the journal directory ${dir}: ${(e as Error).message}`, JOURNAL_HINT, e);
+  }
+  if (!st.isDirectory())
+    throw new UserError(
+      `the journal directory ${dir} is ${fileKind(st)}, not a directory`,
+      `netmap-provision keeps its journals there: move ${dir} aside and run \`netmap-provision status\``,
+    );
   return readdirSync(dir)
     .filter((n) => n.endsWith(".jsonl"))
     .sort()
@@ -269,7 +324,7 @@ export function openTransaction(
  */
 export function resumeTransaction(state: JournalState, stateDir: string): Transaction {
   if (state.torn) {
-    const text = readFileSync(state.file, "utf8");
+    const text = readBoundedText(state.file, { what: "journal", maxBytes: MAX_JOURNAL_BYTES });
     truncateSync(state.file, Buffer.byteLength(text.slice(0, text.lastIndexOf("\n") + 1)));
   }
   const maxSeq = state.steps.reduce((m, s) => Math.max(m, s.seq), 0);

@@ -3,15 +3,17 @@ import {
   existsSync,
   fsyncSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
   renameSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { fileKind, readBoundedText } from "../core/bounded-read.js";
 import { UserError } from "../core/errors.js";
+import { checkDirOption } from "./dirs.js";
 
 /** Where the toolkit keeps its lock, journal, backups and installed.json on a real host. */
 export const defaultStateDir = "/var/lib/netmap-provision";
@@ -59,11 +61,25 @@ export function readLock(stateDir: string): LockInfo | undefined {
 }
 
 function parseLock(path: string): LockInfo | undefined {
-  let text: string;
+  let st: ReturnType<typeof lstatSync>;
   try {
-    text = readFileSync(path, "utf8");
+    st = lstatSync(path);
   } catch {
     return undefined;
+  }
+  // Only netmap-provision writes the lock, always as a small regular file: anything else (a FIFO
+  // that would block the read, a directory the takeover cannot remove) is refused, not taken over.
+  if (!st.isFile())
+    throw new UserError(
+      `the lock ${path} is ${fileKind(st)}, not a lock file netmap-provision wrote`,
+      `remove ${path} by hand (no netmap-provision run creates it) and run the command again`,
+    );
+  let text: string;
+  try {
+    text = readBoundedText(path, { what: "lock file", maxBytes: 64 * 1024 });
+  } catch (e) {
+    if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === "ENOENT") return undefined;
+    return { pid: 0, startedAt: "?", command: `unreadable lock file (${(e as Error).message})` };
   }
   try {
     const v = JSON.parse(text) as Partial<LockInfo>;
@@ -85,6 +101,8 @@ export function acquireLock(
   stateDir: string,
   opts: { command: string; pid?: number; warn?: (message: string) => void },
 ): LockHandle {
+  // Checked here too, not only at the CLI: a recursive mkdir under /proc never returns.
+  checkDirOption("--state-dir", stateDir, "state");
   mkdirSync(stateDir, { recursive: true });
   const path = lockPath(stateDir);
   const info: LockInfo = {

@@ -1,46 +1,40 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { ProvisionError } from "../core/errors.js";
+import { readInstalled } from "../state/installed.js";
 
 /** What `status` shows of `<state-dir>/installed.json` (written by `up`, see toolkit/state/installed.ts). */
 export interface InstalledSummary {
   stateDir: string;
-  /** "absent": nothing installed by netmap-provision; "unreadable": the file exists but is not valid JSON. */
+  /** "absent": nothing installed by netmap-provision; "unreadable": the file exists but is damaged. */
   state: "present" | "absent" | "unreadable";
   kernelRelease: string | null;
   installedAt: string | null;
   modules: Array<{ module: string; path: string; sha256: string }>;
   problem: string | null;
+  /** What to do about a damaged record (with state "unreadable"). */
+  hint?: string;
 }
 
-/** Read installed.json defensively: status must report a damaged record, not crash on it. */
+/**
+ * Read installed.json through the same reader as up and down (bounded, schema-checked, paths
+ * confined), but report a damaged record instead of throwing: status still shows the rest of the
+ * host, and the command then exits 2 naming the file.
+ */
 export function readInstalledSummary(stateDir: string): InstalledSummary {
-  const file = join(stateDir, "installed.json");
   const base = { stateDir, kernelRelease: null, installedAt: null, modules: [], problem: null };
-  let text: string;
   try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { ...base, state: "absent" };
-    return { ...base, state: "unreadable", problem: `cannot read ${file}: ${(e as Error).message}` };
-  }
-  try {
-    const rec = JSON.parse(text) as {
-      kernelRelease?: unknown;
-      installedAt?: unknown;
-      modules?: Array<{ module?: unknown; path?: unknown; sha256?: unknown }>;
-    };
+    const rec = readInstalled(stateDir);
+    if (!rec) return { ...base, state: "absent" };
     return {
       ...base,
       state: "present",
-      kernelRelease: typeof rec.kernelRelease === "string" ? rec.kernelRelease : null,
-      installedAt: typeof rec.installedAt === "string" ? rec.installedAt : null,
-      modules: (Array.isArray(rec.modules) ? rec.modules : []).map((m) => ({
-        module: String(m.module ?? "?"),
-        path: String(m.path ?? "?"),
-        sha256: String(m.sha256 ?? "?"),
-      })),
+      kernelRelease: rec.kernelRelease,
+      installedAt: rec.installedAt,
+      modules: rec.modules.map((m) => ({ module: m.module, path: m.path, sha256: m.sha256 })),
     };
   } catch (e) {
-    return { ...base, state: "unreadable", problem: `${file} is not valid JSON: ${(e as Error).message}` };
+    if (!(e instanceof ProvisionError)) throw e;
+    return e.hint
+      ? { ...base, state: "unreadable", problem: e.message, hint: e.hint }
+      : { ...base, state: "unreadable", problem: e.message };
   }
 }

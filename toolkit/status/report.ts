@@ -1,9 +1,10 @@
 import type { DriverCatalog } from "../catalog/drivers.js";
+import { ProvisionError } from "../core/errors.js";
 import { catalogLookup } from "../host/facts.js";
 import { readKernelFacts } from "../host/kernel.js";
 import { readManagementFacts } from "../host/management.js";
 import { type DriverKind, readNicFacts } from "../host/nics.js";
-import { kernelBuildStatus } from "../kernel/resume.js";
+import { describeResume, readResume } from "../kernel/resume.js";
 import { type InstalledSummary, readInstalledSummary } from "./installed-summary.js";
 import { type NetmapState, readNetmapState } from "./netmap-state.js";
 
@@ -31,6 +32,8 @@ export interface StatusReport {
   installed: InstalledSummary;
   /** Where a kernel-building `up` is (resume.json in the state dir), null when none is in progress. */
   kernelBuild: string | null;
+  /** State files that are damaged (installed.json, resume.json): status reports them, then exits 2. */
+  stateErrors: Array<{ message: string; hint?: string }>;
 }
 
 /**
@@ -71,12 +74,28 @@ export function readStatus(
     nativeAvailable: n.native,
     management: management.managementIfs.includes(n.ifname),
   }));
+  const installed = readInstalledSummary(stateDir);
+  const stateErrors: StatusReport["stateErrors"] = [];
+  if (installed.state === "unreadable" && installed.problem)
+    stateErrors.push(
+      installed.hint ? { message: installed.problem, hint: installed.hint } : { message: installed.problem },
+    );
+  let kernelBuild: string | null = null;
+  try {
+    const s = readResume(stateDir);
+    kernelBuild = s ? describeResume(s, kernel.release) : null;
+  } catch (e) {
+    if (!(e instanceof ProvisionError)) throw e;
+    kernelBuild = `kernel resume record unreadable: ${e.message}`;
+    stateErrors.push(e.hint ? { message: e.message, hint: e.hint } : { message: e.message });
+  }
   return {
     root,
     kernelRelease: kernel.release,
     netmap,
     interfaces,
-    installed: readInstalledSummary(stateDir),
-    kernelBuild: kernelBuildStatus(stateDir, kernel.release) ?? null,
+    installed,
+    kernelBuild,
+    stateErrors,
   };
 }

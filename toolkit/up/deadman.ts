@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readJsonRecord, writeFileAtomic } from "../state/atomic-file.js";
+import { z } from "zod";
+import { readBoundedText } from "../core/bounded-read.js";
+import { writeFileAtomic } from "../state/atomic-file.js";
 import { isPidAlive } from "../state/lock.js";
+import { readStateJson } from "../state/state-file.js";
 
 /**
  * The dead-man timer for swapping the management interface's driver: a detached process that
@@ -22,8 +25,32 @@ export const deadmanPath = (stateDir: string): string => join(stateDir, "deadman
 export const confirmedPath = (stateDir: string): string => join(stateDir, "confirmed");
 export const deadmanLog = (stateDir: string): string => join(stateDir, "deadman.log");
 
+const deadmanSchema = z.object({
+  pid: z.number().int().min(2),
+  txid: z.string().regex(/^[0-9A-Za-z-]{1,80}$/, "expected a transaction id"),
+  timeoutSec: z.number().int().min(1).max(86_400),
+  deadline: z.string().max(64),
+});
+
+/** The armed timer, or undefined; a damaged deadman.json is a UserError (exit 2) naming it. */
 export function readDeadman(stateDir: string): DeadmanInfo | undefined {
-  return readJsonRecord<DeadmanInfo>(deadmanPath(stateDir));
+  return readStateJson(deadmanPath(stateDir), deadmanSchema, { record: "a dead-man timer record" });
+}
+
+/**
+ * Whether `pid` is the timer this record describes: a `deadman` run of this CLI for this txid.
+ * deadman.json is outside input like any state file: its pid alone must never get a process
+ * killed (a forged pid 1, or any pid reused since).
+ */
+function isOurTimer(info: DeadmanInfo): boolean {
+  let argv: string[];
+  try {
+    argv = readBoundedText(`/proc/${info.pid}/cmdline`, { what: "cmdline", maxBytes: 64 * 1024 }).split("\0");
+  } catch {
+    return false;
+  }
+  const txid = argv.indexOf("--txid");
+  return argv.includes("deadman") && txid > 0 && argv[txid + 1] === info.txid;
 }
 
 /** The CLI entry, found from this compiled module (dist/toolkit/up -> dist/toolkit/cli/main.js). */
@@ -71,7 +98,7 @@ export function armDeadman(o: {
 export function disarmDeadman(stateDir: string): DeadmanInfo | undefined {
   const info = readDeadman(stateDir);
   if (!info) return undefined;
-  if (info.pid !== process.pid && isPidAlive(info.pid)) {
+  if (info.pid !== process.pid && isPidAlive(info.pid) && isOurTimer(info)) {
     try {
       process.kill(info.pid, "SIGTERM");
     } catch {
@@ -94,7 +121,9 @@ export function confirmDeadman(stateDir: string): DeadmanInfo | undefined {
 /** Whether `confirm` arrived for this transaction. */
 export function isConfirmed(stateDir: string, txid: string): boolean {
   try {
-    return readFileSync(confirmedPath(stateDir), "utf8").trim() === txid;
+    return (
+      readBoundedText(confirmedPath(stateDir), { what: "confirm marker", maxBytes: 4096 }).trim() === txid
+    );
   } catch {
     return false;
   }

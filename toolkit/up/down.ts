@@ -3,7 +3,7 @@ import { BlockedError, ProvisionError, StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { netmapModuleName } from "../modules/install.js";
-import { recoverPending, restore } from "../modules/restore.js";
+import { checkRecoverable, checkRestorable, recoverPending, restore } from "../modules/restore.js";
 import { runSteps } from "../pipeline/runner.js";
 import type { Step, StepContext } from "../pipeline/step.js";
 import { sha256IfExists } from "../state/atomic-file.js";
@@ -98,7 +98,7 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
       }),
       run: async () => {
         collect();
-        const rec = await recoverPending(stateDir, { exec, force: o.force, warn });
+        const rec = await recoverPending(stateDir, { exec, force: o.force, warn, root });
         if (rec) report.resumed = rec.kind === "up" ? "rolled-back" : "finished";
       },
     },
@@ -203,6 +203,12 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
 
   try {
     await withLock(stateDir, { command: process.argv.slice(1).join(" ") || "down", warn }, async () => {
+      // Every state file read and checked before the first change (the timer, an unload): a
+      // damaged or forged record or journal is refused with nothing touched.
+      const pending = pendingTransaction(stateDir);
+      if (pending) checkRecoverable(pending, stateDir, root);
+      const installed = readInstalled(stateDir);
+      if (installed) checkRestorable(installed, root, stateDir);
       if (!o.fromDeadman) {
         const d = disarmDeadman(stateDir);
         if (d) warn(`stopped the dead-man timer (pid ${d.pid}): down is running now`);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UserError } from "../../core/errors.js";
+import { checkDirOption } from "../../state/dirs.js";
 import { defaultStateDir } from "../../state/lock.js";
 import { confirmDeadman } from "../../up/deadman.js";
 import { badge, out, printJson } from "../output.js";
@@ -13,10 +14,11 @@ export const confirmCommand = {
       .option("--state-dir <dir>", "journal, backups and installed.json", defaultStateDir)
       .option("--json", "print the result as JSON")
       .action((flags: { stateDir: string; json?: boolean }) => {
-        const info = confirmDeadman(flags.stateDir);
+        const stateDir = checkDirOption("--state-dir", flags.stateDir, "state");
+        const info = confirmDeadman(stateDir);
         if (!info)
           throw new UserError(
-            `no dead-man timer is armed in ${flags.stateDir}`,
+            `no dead-man timer is armed in ${stateDir}`,
             "nothing to confirm: either up did not swap the management interface, or the timer already ran down",
           );
         if (flags.json) printJson({ confirmed: info.txid, pid: info.pid });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { createExec } from "../../core/exec.js";
+import { checkDirOption } from "../../state/dirs.js";
 import { readLock } from "../../state/lock.js";
 import { isConfirmed, readDeadman } from "../../up/deadman.js";
 import { runDown } from "../../up/down.js";
@@ -21,13 +22,20 @@ export const deadmanCommand = {
       .requiredOption("--txid <id>", "the up transaction guarded")
       .option("--root <dir>", "host root", "/")
       .action(async (flags: { stateDir: string; timeout: string; txid: string; root: string }) => {
+        flags.stateDir = checkDirOption("--state-dir", flags.stateDir, "state");
         log(`armed for ${flags.txid}: down in ${flags.timeout} s unless confirmed`);
         await sleep(Number(flags.timeout) * 1000);
         if (isConfirmed(flags.stateDir, flags.txid)) {
           log("confirmed; nothing to do");
           return;
         }
-        const mine = readDeadman(flags.stateDir);
+        // A damaged deadman.json must not stop the timer from doing its one job.
+        let mine: ReturnType<typeof readDeadman>;
+        try {
+          mine = readDeadman(flags.stateDir);
+        } catch (e) {
+          log(`ignoring ${(e as Error).message}`);
+        }
         if (mine && mine.pid !== process.pid) {
           log(`another timer (pid ${mine.pid}) took over; exiting`);
           return;

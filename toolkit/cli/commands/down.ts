@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { createExec } from "../../core/exec.js";
+import { checkDirOption } from "../../state/dirs.js";
 import { defaultStateDir } from "../../state/lock.js";
 import { runDown } from "../../up/down.js";
 import { badge, err, failWith, printJson, out as write } from "../output.js";
@@ -18,7 +19,7 @@ export const downCommand = {
       .action(async (flags: { stateDir: string; root?: string; force?: boolean; json?: boolean }) => {
         const report = await runDown({
           root: hostRootOption(flags.root),
-          stateDir: flags.stateDir,
+          stateDir: checkDirOption("--state-dir", flags.stateDir, "state"),
           exec: createExec(),
           force: flags.force ?? false,
           renderer: flags.json ? "silent" : "auto",

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { UserError } from "../../core/errors.js";
 import { underRoot } from "../../core/paths.js";
+import { checkDirOption } from "../../state/dirs.js";
 import { defaultStateDir } from "../../state/lock.js";
 import type { StatusReport } from "../../status/report.js";
 import { badge, color, printJson, out as write } from "../output.js";
@@ -80,7 +82,11 @@ export const statusCommand = {
       .option("--json", "print the status as JSON")
       .action(async (opts: { root?: string; stateDir?: string; json?: boolean }) => {
         const root = hostRootOption(opts.root);
-        const stateDir = opts.stateDir ?? underRoot(root, defaultStateDir);
+        const stateDir = checkDirOption(
+          "--state-dir",
+          opts.stateDir ?? underRoot(root, defaultStateDir),
+          "state",
+        );
         // Loaded here, not at registration: every other command would pay for them otherwise.
         const [{ loadDriverCatalog }, { readStatus }] = await Promise.all([
           import("../../catalog/drivers.js"),
@@ -89,6 +95,13 @@ export const statusCommand = {
         const report = readStatus(root, stateDir, loadDriverCatalog());
         if (opts.json) printJson(report);
         else printStatus(report);
+        // The rest of the host is shown; a damaged state file still makes status fail (exit 2).
+        const [first, ...more] = report.stateErrors;
+        if (first)
+          throw new UserError(
+            [first.message, ...more.map((e) => e.message)].join("\n"),
+            first.hint ?? "move the damaged file aside",
+          );
       });
   },
 };
