@@ -216,7 +216,7 @@ test("hardlinks to anything but an earlier regular member are refused", async (t
   await refused(
     t,
     [file("f"), { name: "h", type: "symlink", linkname: "f" }],
-    /"h" is a symbolic link, which a test archive never holds/,
+    /"h" is a symbolic link to "f", which a test archive never holds/,
     { allowLinks: false },
   );
 });

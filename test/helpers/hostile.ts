@@ -105,10 +105,11 @@ export interface CliRun {
 export async function runCli(
   s: Scratch,
   args: string[],
-  o: { timeoutMs?: number; env?: Record<string, string> } = {},
+  o: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<CliRun> {
   const r = await execa(process.execPath, [cliPath, ...args], {
     reject: false,
+    ...(o.cwd ? { cwd: o.cwd } : {}),
     timeout: o.timeoutMs ?? 60_000,
     forceKillAfterDelay: 2_000,
     stdin: "ignore",
@@ -138,6 +139,8 @@ export interface HostileCase {
   message?: RegExp;
   timeoutMs?: number;
   env?: Record<string, string>;
+  /** Working directory of the run (for relative paths as a user types them). */
+  cwd?: string;
   /** Paths (relative to the scratch root) that may change besides cache/ and state/. */
   mayChange?: string[];
 }
@@ -150,7 +153,7 @@ export async function hostileCase(t: ExecutionContext, s: Scratch, c: HostileCas
   const allowed = ["cache", "state", ...(c.mayChange ?? [])];
   const skip = (rel: string) => allowed.some((a) => rel === a || rel.startsWith(`${a}/`));
   const before = listTree(s.root, skip);
-  const r = await runCli(s, c.args, { timeoutMs: c.timeoutMs, env: c.env });
+  const r = await runCli(s, c.args, { timeoutMs: c.timeoutMs, env: c.env, ...(c.cwd ? { cwd: c.cwd } : {}) });
   const shown = `exit ${r.exitCode}\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`;
   t.false(r.timedOut, `hung: ${c.args.join(" ")}\n${shown}`);
   t.not(r.exitCode, 70, `internal error on bad input\n${shown}`);

@@ -523,7 +523,7 @@ async function scan(
         throw refuse(
           file,
           c,
-          `${name} is a ${kind === "symlink" ? "symbolic" : "hard"} link, which a ${c.what} never holds`,
+          `${name} is a ${kind === "symlink" ? "symbolic" : "hard"} link to "${shown(rawLink)}", which a ${c.what} never holds`,
         );
       total += kind === "file" ? msize : 0;
       if (total > c.limits.maxBytes)
