@@ -129,8 +129,10 @@ function kernelChecks(f: HostFacts): DoctorCheck[] {
       ? check({
           id: "kconfig",
           title: "Kernel configuration",
-          status: "ok",
-          found: `${f.kconfig.source} (${Object.keys(f.kconfig.values).length} symbols set)`,
+          // A config source that exists but was refused (a FIFO, a gzip bomb) is said, not hidden.
+          status: f.kconfig.skipped ? "warn" : "ok",
+          found: `${f.kconfig.source} (${Object.keys(f.kconfig.values).length} symbols set)${f.kconfig.skipped ? `; skipped: ${f.kconfig.skipped.join("; ")}` : ""}`,
+          ...(f.kconfig.skipped ? { fix: "replace or remove the unusable config file named above" } : {}),
           blocksUp: false,
         })
       : check({

@@ -15,6 +15,8 @@ export interface KernelConfigFacts {
   source: string;
   kind: KernelConfigKind;
   values: Record<string, string>;
+  /** Config sources tried first that exist but were unusable (a FIFO, a gzip bomb...). */
+  skipped?: string[];
 }
 
 /** Everything the toolkit knows about a host before touching it. JSON-serialisable. */
@@ -63,6 +65,7 @@ export async function gatherHostFacts(opts: GatherOptions = {}): Promise<HostFac
   try {
     const cfg = loadKernelConfig(root, kernel);
     kconfig = { source: cfg.source, kind: cfg.kind, values: Object.fromEntries(cfg.values) };
+    if (cfg.skipped) kconfig.skipped = cfg.skipped;
   } catch (err) {
     const hint = err instanceof Error && "hint" in err ? ((err as { hint?: string }).hint ?? null) : null;
     kconfigProblem = { message: err instanceof Error ? err.message : formatError(err).text, hint };

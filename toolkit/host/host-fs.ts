@@ -37,7 +37,8 @@ export function readHostFile(
   } catch (e) {
     const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     const missing = code === "ENOENT" || code === "ENOTDIR";
-    return { problem: e instanceof UserError ? e.message : String(e), missing };
+    // Named by its host path: that is the file the user can look at in the host tree.
+    return { problem: e instanceof UserError ? e.message.replace(real, hostPath) : String(e), missing };
   }
 }
 

@@ -7,6 +7,7 @@ import {
   readHostText,
   resolveHostPath,
 } from "./host-fs.js";
+import { isKernelRelease } from "./release-name.js";
 
 /** How the distro ships its modules: netmap's modules must be installed the same way. */
 export type ModuleCompression = "none" | "xz" | "zst" | "gz" | "mixed" | "unknown";
@@ -54,9 +55,13 @@ export interface KernelFacts {
   sources: SourcesFacts;
 }
 
-/** The running release, as `uname -r` prints it. */
+/**
+ * The running release, as `uname -r` prints it; null when missing or not a release at all (a host
+ * tree's osrelease of `../../../../etc` must never become a path such as /lib/modules/<release>).
+ */
 export function readKernelRelease(root: string): string | null {
-  return readHostLine(root, "/proc/sys/kernel/osrelease") || null;
+  const r = readHostLine(root, "/proc/sys/kernel/osrelease");
+  return r && isKernelRelease(r) ? r : null;
 }
 
 /** The compression suffix shared by the modules listed in modules.dep (first field of each line). */
