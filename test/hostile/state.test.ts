@@ -497,7 +497,9 @@ for (const [what, value, why] of badDirs) {
   corpus(`--state-dir ${what}: status, down, confirm, plan and up exit 2 naming the flag`, async (t) => {
     const s = scratch(t);
     const v = value(s);
-    const message = new RegExp(`--state-dir[^\\n]*${why.source}[\\s\\S]*pass a directory on a real filesystem`);
+    const message = new RegExp(
+      `--state-dir[^\\n]*${why.source}[\\s\\S]*pass a directory on a real filesystem`,
+    );
     for (const args of [
       ["status", "--root", s.host, "--state-dir", v],
       ["status", "--json", "--root", s.host, "--state-dir", v],
@@ -519,7 +521,9 @@ for (const [what, value, why] of badDirs) {
   corpus(`--cache-dir ${what}: plan and build exit 2 naming the flag`, async (t) => {
     const s = scratch(t);
     const v = value(s);
-    const message = new RegExp(`--cache-dir[^\\n]*${why.source}[\\s\\S]*pass a directory on a real filesystem`);
+    const message = new RegExp(
+      `--cache-dir[^\\n]*${why.source}[\\s\\S]*pass a directory on a real filesystem`,
+    );
     for (const args of [
       ["plan", "--root", s.host, "--state-dir", s.state, "--cache-dir", v],
       ["plan", "--json", "--root", s.host, "--state-dir", s.state, "--cache-dir", v],
