@@ -77,3 +77,57 @@ test("gunzipBounded stops a gzip bomb at the cap", (t) => {
   t.is(gunzipBounded(gzipSync("CONFIG_X=y\n"), 1024, "c").toString(), "CONFIG_X=y\n");
   t.regex(t.throws(() => gunzipBounded(Buffer.from("nope"), 1024, "c"))?.message ?? "", /not valid gzip/);
 });
+
+// --- the readers built on it ------------------------------------------------------------------------
+
+test("the catalog loader refuses a FIFO and a device with a file:line:col error", async (t) => {
+  const { loadYamlFile } = await import("../../toolkit/catalog/yaml-file.js");
+  const { z } = await import("zod");
+  const p = join(dir(t), "drivers.yaml");
+  await execa("mkfifo", [p]);
+  for (const f of [p, "/dev/zero"])
+    t.regex(
+      t.throws(() => loadYamlFile(f, z.object({})))?.message ?? "",
+      /:1:1: cannot read the catalog file: .*(FIFO|character device)/,
+    );
+});
+
+test("host files: a path with .. never leaves the root; a FIFO or device reads as missing", async (t) => {
+  const { readHostFile, readHostText, hostExists, listHostDir } = await import(
+    "../../toolkit/host/host-fs.js"
+  );
+  const root = dir(t);
+  mkdirSync(join(root, "etc"));
+  writeFileSync(join(root, "etc", "os-release"), "ID=debian\n");
+  await execa("mkfifo", [join(root, "etc", "fifo")]);
+  t.is(readHostText(root, "/etc/os-release"), "ID=debian\n");
+  t.is(readHostText(root, "/lib/modules/../../etc/os-release"), null);
+  t.false(hostExists(root, "/../../etc"));
+  t.deepEqual(listHostDir(root, "/.."), []);
+  const fifo = readHostFile(root, "/etc/fifo");
+  t.true("problem" in fifo && /\/etc\/fifo is a FIFO/.test(fifo.problem));
+  t.is(readHostText(root, "/etc/fifo"), null);
+});
+
+test("installed.json policy: what persist.ts records for an initramfs is what the policy accepts", async (t) => {
+  const { initramfsToolFor } = await import("../../toolkit/modules/persist.js");
+  const { initramfsImages } = await import("../../toolkit/state/installed-policy.js");
+  for (const kind of ["update-initramfs", "dracut"] as const) {
+    const tool = initramfsToolFor(kind, "6.1.0-56-amd64");
+    t.deepEqual(initramfsImages("6.1.0-56-amd64").get(tool.image), tool.regenerate);
+  }
+});
+
+test("kernel releases: uname -r forms pass, paths do not", async (t) => {
+  const { isKernelRelease } = await import("../../toolkit/host/release-name.js");
+  for (const r of [
+    "6.1.0-56-amd64",
+    "5.14.0-362.el9.x86_64",
+    "6.8.0-1-generic",
+    "6.18.44-fc-v782",
+    "4.19.0+",
+  ])
+    t.true(isKernelRelease(r), r);
+  for (const r of ["../../../../etc", "6.1/../../x", "", "..", "6.1.0 x", "-6.1", "6.1.0\n"])
+    t.false(isKernelRelease(r), r);
+});
