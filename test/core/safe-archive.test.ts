@@ -8,6 +8,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +19,7 @@ import { UserError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import {
   type ArchiveContext,
+  checkExtractedTree,
   extractArgv,
   listArchive,
   readArchiveMember,
@@ -339,4 +341,36 @@ test("resolveInside follows links as the kernel does", (t) => {
   t.regex(String(resolveInside([], "d/s/..", look)), /climbs out/);
   t.deepEqual(resolveInside([], "d/../x", look), ["a", "x"]);
   t.regex(String(resolveInside([], "/x", look)), /absolute/);
+});
+
+test("the extracted tree is walked again: an escaping symlink, a FIFO or a set-id file is refused", (t) => {
+  const cases: Array<[string, (d: string) => void, RegExp]> = [
+    [
+      "link",
+      (d) => symlinkSync("../../etc", join(d, "a", "l")),
+      /"a\/l" is a symbolic link that points to \.\.\/\.\.\/etc/,
+    ],
+    ["fifo", (d) => execFileSync("mkfifo", [join(d, "a", "p")]), /"a\/p" was extracted as a special file/],
+    [
+      "setuid",
+      (d) => {
+        writeFileSync(join(d, "a", "s"), "x");
+        execFileSync("chmod", ["4755", join(d, "a", "s")]);
+      },
+      /"a\/s" was extracted with a set-id or sticky bit/,
+    ],
+  ];
+  for (const [name, make, re] of cases) {
+    const w = work(t);
+    mkdirSync(join(w.parent, "a"));
+    writeFileSync(join(w.parent, "a", "ok"), "ok");
+    symlinkSync("ok", join(w.parent, "a", "inside"));
+    make(w.parent);
+    const e = t.throws(() => checkExtractedTree(w.parent, "x.tar", ctx()), undefined, name);
+    t.regex(e?.message ?? "", re, name);
+  }
+  const w = work(t);
+  mkdirSync(join(w.parent, "a"));
+  symlinkSync("../a", join(w.parent, "a", "up"));
+  t.notThrows(() => checkExtractedTree(w.parent, "x.tar", ctx()));
 });

@@ -23,10 +23,12 @@ export interface PayloadRun {
   kernelRelease: string;
   /** The run's work dir: the xfer dirs are made under it. */
   work: string;
-  mode: "basic" | "crash" | "guard" | "persist";
+  mode: "basic" | "crash" | "guard" | "persist" | "hostile";
   nics: GuestNic[];
   /** The flags every `up` in the payload gets. */
   flags: string[];
+  /** "hostile" mode: the directory of crafted bundles, each run with `up --from` (sorted by name). */
+  bundleDir?: string;
   totalTimeoutMs: number;
   bootTimeoutMs?: number;
   initrd?: string;
@@ -42,7 +44,16 @@ export interface PayloadRun {
 export async function runUpPayload(o: PayloadRun): Promise<{ out: Json; log: string }> {
   const xferDir = mkdtempSync(join(o.work, `xfer-${o.mode}-`));
   const outFile = join(xferDir, "result.json");
-  const payload = [process.execPath, upPayload, o.mode, cliPath, "/xfer/result.json", "--", ...o.flags];
+  const payload = [
+    process.execPath,
+    upPayload,
+    o.mode,
+    cliPath,
+    "/xfer/result.json",
+    "--",
+    ...(o.mode === "hostile" ? [o.bundleDir ?? "/nonexistent"] : []),
+    ...o.flags,
+  ];
   // The tree comes in as $1, the payload's argv after it: nothing is spliced into the script.
   const command = o.moduleTree
     ? [

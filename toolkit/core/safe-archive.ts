@@ -685,8 +685,11 @@ export function extractArgv(file: string, dest: string, compression: Compression
   ];
 }
 
-/** Walk the extracted tree: no special file, no set-id bit, no symlink leaving it. */
-function checkTree(dir: string, file: string, c: ArchiveContext): void {
+/**
+ * Walk an extracted tree: no special file, no set-id bit, no symlink leaving it. Defense in
+ * depth after the header checks (a tar that extracted differently from what it listed).
+ */
+export function checkExtractedTree(dir: string, file: string, c: ArchiveContext): void {
   const lookup = (segs: readonly string[]): string | undefined => {
     try {
       const p = join(dir, ...segs);
@@ -737,7 +740,7 @@ export async function unpackArchive(file: string, o: UnpackOptions): Promise<Unp
         `tar could not extract ${o.what} ${abs}: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" ")}`,
         "check the free space where it is unpacked, or copy the archive again",
       );
-    checkTree(dir, abs, o);
+    checkExtractedTree(dir, abs, o);
   } catch (e) {
     dispose();
     throw e;
