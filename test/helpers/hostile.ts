@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import type { ExecutionContext } from "ava";
+import type { ExecutionContext, TestFn } from "ava";
 import { execa } from "execa";
 import { hostTree } from "./hosts.js";
 import { cliPath } from "./paths.js";
@@ -174,4 +174,26 @@ export async function hostileCase(t: ExecutionContext, s: Scratch, c: HostileCas
   t.deepEqual(changed, [], `changed outside cache/ and state/:\n${shown}`);
   t.deepEqual(readdirSync(s.tmp), [], `left behind in TMPDIR\n${shown}`);
   return r;
+}
+
+/**
+ * Declare corpus cases that run two at a time, not all at once: each case starts several CLI
+ * processes, and on a 2-CPU machine a case's hard timeout must not be spent waiting for a CPU.
+ */
+export function corpusCases(
+  test: TestFn,
+): (title: string, body: (t: ExecutionContext) => Promise<void>) => void {
+  const slots = { free: 2, waiting: [] as Array<() => void> };
+  const limited = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (slots.free === 0) await new Promise<void>((r) => slots.waiting.push(r));
+    else slots.free--;
+    try {
+      return await fn();
+    } finally {
+      const next = slots.waiting.shift();
+      if (next) next();
+      else slots.free++;
+    }
+  };
+  return (title, body) => test(title, (t) => limited(() => body(t)));
 }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { bundleTar, fakeBundleParts, hostileBundles, sha256 } from "../helpers/bundle-craft.js";
-import { hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
+import { corpusCases, hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
 import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 import { type CraftEntry, craftTar, writeGzipBomb } from "../helpers/tar-craft.js";
 
@@ -16,20 +16,7 @@ import { type CraftEntry, craftTar, writeGzipBomb } from "../helpers/tar-craft.j
  */
 
 /** Two cases at a time: each starts the CLI, some of them several times. */
-const slots = { free: 2, waiting: [] as Array<() => void> };
-async function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  if (slots.free === 0) await new Promise<void>((r) => slots.waiting.push(r));
-  else slots.free--;
-  try {
-    return await fn();
-  } finally {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  }
-}
-const corpus = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
-  test(title, (t) => oneAtATime(() => body(t)));
+const corpus = corpusCases(test);
 
 const base = fakeBundleParts(FIXTURE_RELEASE);
 

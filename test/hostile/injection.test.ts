@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import test, { type ExecutionContext } from "ava";
-import { hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.js";
+import { corpusCases, hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.js";
 
 /**
  * Hostile-input corpus, option injection and secrets (issue 11, point 2): recipe values that git,
@@ -12,24 +12,7 @@ import { hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.j
 
 const COMMIT = "89607e1406c1fa5ac2106bd2ff33417f090c0d60";
 
-/**
- * Each case starts several CLI processes; run two cases at a time, not all of them at once, so no
- * case's hard timeout is spent waiting for a CPU.
- */
-const slots = { free: 2, waiting: [] as Array<() => void> };
-async function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  if (slots.free === 0) await new Promise<void>((r) => slots.waiting.push(r));
-  else slots.free--;
-  try {
-    return await fn();
-  } finally {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  }
-}
-const corpus = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
-  test(title, (t) => oneAtATime(() => body(t)));
+const corpus = corpusCases(test);
 const SECRET = "s3cret";
 
 /** The dirs every command takes, inside the scratch tree. */

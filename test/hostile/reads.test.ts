@@ -47,11 +47,11 @@ const corpus = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
 
 const dirs = (s: Scratch) => ["--cache-dir", s.cache, "--state-dir", s.state];
 const mkfifo = (path: string) => execaSync("mkfifo", [path]);
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 /** recipe validate (plain and --json), recipe show, plan --json --root and up all refuse `file`. */
 async function recipeRefused(t: ExecutionContext, s: Scratch, file: string, why: RegExp): Promise<void> {
-  const message = new RegExp(`${escape(file)}:1:1: (error: )?${why.source}`);
+  const message = new RegExp(`${escapeRegex(file)}:1:1: (error: )?${why.source}`);
   for (const args of [
     ["recipe", "validate", file],
     ["recipe", "validate", "--json", file],

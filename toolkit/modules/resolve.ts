@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
+import { readHostText } from "../host/host-fs.js";
 
 /** `<root>/lib/modules/<kver>` as a real path. */
 export const modulesDir = (root: string, kver: string): string => underRoot(root, join("/lib/modules", kver));
@@ -19,10 +19,11 @@ export function moduleNameOf(path: string): string {
  * already "what modprobe would load".
  */
 export function readModulesDep(root: string, kver: string): Map<string, string> {
-  const file = join(modulesDir(root, kver), "modules.dep");
   const out = new Map<string, string>();
-  if (!existsSync(file)) return out;
-  for (const line of readFileSync(file, "utf8").split("\n")) {
+  // Read as a host file (bounded, regular files only): a FIFO or device there reads as missing.
+  const text = readHostText(root, join("/lib/modules", kver, "modules.dep"));
+  if (text === null) return out;
+  for (const line of text.split("\n")) {
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
     const rel = line.slice(0, colon);
