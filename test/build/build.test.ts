@@ -238,8 +238,12 @@ test.serial(
     const m = cold.manifest;
     if (!m || !cold.artifactsDir) return t.fail("no cold build");
     const file = join(cacheDir, "bundle.tar");
-    await writeBundle({ file, artifactsDir: cold.artifactsDir, manifest: m, recipe: recipe(""), exec });
+    // A private mirror's password stays on the build host: the bundle carries the URL without it.
+    const withSecret = { ...recipe(""), mirror: "https://user:s3cret@example.org/netmap.git" };
+    await writeBundle({ file, artifactsDir: cold.artifactsDir, manifest: m, recipe: withSecret, exec });
     const b = await readBundle(file, { exec, release: RELEASE, into: join(cacheDir, "bundle-open") });
+    t.is((b.recipe as { mirror?: string }).mirror, "https://user:***@example.org/netmap.git");
+    t.false(readFileSync(file).includes("s3cret"), "the password is in the bundle file");
     t.deepEqual(
       b.manifest.modules.map((x) => x.sha256),
       m.modules.map((x) => x.sha256),

@@ -76,3 +76,25 @@ test("an undo that fails becomes a RollbackError with recovery text", async (t) 
   t.true(r.error instanceof RollbackError);
   t.is(r.outcomes[0]?.status, "undo-failed");
 });
+
+test("listr2's lines escape control characters and hide URL passwords in titles and progress", async (t) => {
+  // listr2 writes to the terminal itself: run it in a child with the plain renderer and read that.
+  const runner = new URL("../../toolkit/pipeline/runner.js", import.meta.url).href;
+  const script = `
+    const { runSteps } = await import(${JSON.stringify(runner)});
+    const title = "Fetch https://user:s3cret@example.org/x.git on eth0\\u001b]0;owned\\u0007";
+    const step = {
+      describe: () => ({ id: "a", title, mutates: false, dependsOn: [], commands: [], files: [], checks: [] }),
+      async run(_c, report) { report.progress("at \\u001b[2J https://u:s3cret@h/p"); },
+    };
+    await runSteps([step], { exec: null, dryRun: false, data: {} }, { renderer: "plain" });
+  `;
+  const { execa } = await import("execa");
+  const r = await execa(process.execPath, ["--input-type=module", "-e", script], { all: true });
+  t.regex(r.all, /Fetch https:\/\/user:\*\*\*@example\.org\/x\.git on eth0/);
+  t.false(r.all.includes("s3cret"), r.all);
+  t.false(
+    r.all.includes("\u001b]0;") || r.all.includes("\u001b[2J") || r.all.includes("\u0007"),
+    JSON.stringify(r.all),
+  );
+});

@@ -52,6 +52,17 @@ test("verify.dmesg.expect: a pattern no line since the load matches fails, namin
   t.deepEqual(dmesgExpectFailures([], DEFAULT_DMESG_EXPECT), []);
 });
 
+test("verify.dmesg.expect: a catastrophic pattern is stopped at its time bound and named, not run for ever", (t) => {
+  // (x|x)*y backtracks 2^n times on a line of n x's with no y: hours at n = 60 without a bound.
+  const lines = [{ ts: 1, text: `netmap: ${"x".repeat(60)}` }];
+  const started = Date.now();
+  const failures = dmesgExpectFailures(lines, ["(x|x)*y", "netmap: x+$"], 300);
+  t.true(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  t.deepEqual(failures, [
+    "dmesg pattern /(x|x)*y/ (the recipe's verify.dmesg.expect) took over 300 ms to match and was stopped: write it without nested or overlapping repeats",
+  ]);
+});
+
 test("verifyLoad uses the recipe's dmesg.expect (the kernel log of the captured guest run)", async (t) => {
   // A stand-in `dmesg` that prints the captured guest log; the host tree is netmap-loaded's.
   const bin = mkdtempSync(join(tmpdir(), "np-dmesg-"));

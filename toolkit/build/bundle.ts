@@ -15,6 +15,7 @@ import { z } from "zod";
 import { readBoundedFile, readBoundedText } from "../core/bounded-read.js";
 import { BlockedError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
+import { redactDeep, redactUrl } from "../core/redact.js";
 import { resolveInside, type UnpackedArchive, unpackArchive } from "../core/safe-archive.js";
 import { cachedPath, hashFile } from "../sources/download.js";
 import { issueText } from "../state/state-file.js";
@@ -51,7 +52,8 @@ export async function writeBundle(o: {
       cpSync(join(o.artifactsDir, a.path), dest);
     }
     writeManifest(stage, o.manifest);
-    writeFileSync(join(stage, "recipe.resolved.json"), `${JSON.stringify(o.recipe, null, 2)}\n`);
+    // A bundle travels between hosts and up --from never fetches: it carries no URL password.
+    writeFileSync(join(stage, "recipe.resolved.json"), `${JSON.stringify(redactDeep(o.recipe), null, 2)}\n`);
     writeFileSync(join(stage, "BUNDLE"), FORMAT);
     mkdirSync(dirname(out), { recursive: true });
     const tmp = `${out}.tmp-${randomBytes(4).toString("hex")}`;
@@ -242,12 +244,18 @@ export async function writeSourcesBundle(o: {
     if (!existsSync(p))
       throw new StepError("fetch", `${d.url} is not in the cache after the preflight`, "run fetch again");
     const rel = `downloads/sha256/${d.sha256.toLowerCase()}`;
-    entries.push({ kind: "download", path: rel, url: d.url, sha256: d.sha256.toLowerCase() });
+    // Entries are found by path and sha256/commit; the URL is a note, carried without its password.
+    entries.push({ kind: "download", path: rel, url: redactUrl(d.url), sha256: d.sha256.toLowerCase() });
     members.push(rel);
   }
   if (o.netmapGit) {
     const rel = `netmap/${o.netmapGit.commit}`;
-    entries.push({ kind: "netmap-git", path: rel, url: o.netmapGit.url, commit: o.netmapGit.commit });
+    entries.push({
+      kind: "netmap-git",
+      path: rel,
+      url: redactUrl(o.netmapGit.url),
+      commit: o.netmapGit.commit,
+    });
     members.push(rel);
   }
   const stage = mkdtempSync(join(tmpdir(), "netmap-provision-fetch-"));

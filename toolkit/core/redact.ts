@@ -31,3 +31,12 @@ export function redactUrl(url: string): string {
 export function redactArgv(argv: readonly string[]): string[] {
   return argv.map(redactSecrets);
 }
+
+/** A copy of `v` with redactSecrets applied to every string in it (plans, files a bundle carries). */
+export function redactDeep<T>(v: T): T {
+  if (typeof v === "string") return redactSecrets(v) as T;
+  if (Array.isArray(v)) return v.map(redactDeep) as T;
+  if (v && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactDeep(x)])) as T;
+  return v;
+}

@@ -3,7 +3,15 @@ import { join } from "node:path";
 import { Listr } from "listr2";
 import { ProvisionError, RollbackError, StepError } from "../core/errors.js";
 import { ExecFailure } from "../core/exec.js";
+import { redactSecrets } from "../core/redact.js";
+import { escapeControl } from "../core/terminal-text.js";
 import type { Step, StepContext, StepReporter } from "./step.js";
+
+/**
+ * listr2 writes titles and progress straight to the terminal, past the CLI's writers: a title
+ * made from a recipe value (a URL, an interface name) is escaped and redacted here.
+ */
+const shown = (text: string): string => escapeControl(redactSecrets(text));
 
 /** Outcome of one step, as the run record and the report show it. */
 export interface StepOutcome {
@@ -50,7 +58,7 @@ export async function runSteps<C extends StepContext>(
     return {
       logFile,
       progress(text) {
-        if (task) task.output = text;
+        if (task) task.output = shown(text);
         if (logFile) appendFileSync(logFile, `# ${text}\n`);
       },
     };
@@ -59,7 +67,7 @@ export async function runSteps<C extends StepContext>(
   const tasks = steps.map((step) => {
     const d = step.describe();
     return {
-      title: d.title,
+      title: shown(d.title),
       skip: () => {
         const bad = d.dependsOn.find((dep) => {
           const o = outcomes.get(dep);
@@ -73,7 +81,7 @@ export async function runSteps<C extends StepContext>(
           durationMs: 0,
           message: `skipped: ${bad} did not pass`,
         });
-        return `${d.title}: skipped, ${bad} did not pass`;
+        return shown(`${d.title}: skipped, ${bad} did not pass`);
       },
       task: async (_: unknown, task: { output: string }) => {
         const started = performance.now();

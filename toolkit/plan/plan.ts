@@ -3,7 +3,7 @@ import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
 import { ProvisionError } from "../core/errors.js";
-import { redactSecrets, redactUrl } from "../core/redact.js";
+import { redactDeep, redactUrl } from "../core/redact.js";
 import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
 import type { HostFacts } from "../host/facts.js";
 import { nextBootArgv } from "../kernel/build.js";
@@ -840,15 +840,6 @@ export function buildPlan(i: PlanInputs): Plan {
     blockers,
     warnings,
   });
-}
-
-/** A copy of `v` with redactSecrets applied to every string in it. */
-function redactDeep<T>(v: T): T {
-  if (typeof v === "string") return redactSecrets(v) as T;
-  if (Array.isArray(v)) return v.map(redactDeep) as T;
-  if (v && typeof v === "object")
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactDeep(x)])) as T;
-  return v;
 }
 
 function compareMajorMinor(a: string, b: string): number {

@@ -1,4 +1,5 @@
 import { isAbsolute, normalize, resolve } from "node:path";
+import isSafeRegex from "safe-regex2";
 import semver from "semver";
 import { z } from "zod";
 import { redactUrl } from "../core/redact.js";
@@ -139,15 +140,26 @@ const configureOption = checkedString("configure option", (s) => {
   return undefined;
 });
 
+/** Kernel lines are short; so are the patterns that look for them. */
+const MAX_DMESG_PATTERN = 400;
+
 const regexString = z
   .string()
   .min(1, { error: "a dmesg pattern must not be empty" })
+  .max(MAX_DMESG_PATTERN, { error: `a dmesg pattern is at most ${MAX_DMESG_PATTERN} characters` })
   .superRefine((s, ctx) => {
     try {
       new RegExp(s);
     } catch (e) {
       fail(ctx, `dmesg pattern "${s}" is not a valid regular expression: ${(e as Error).message}`);
+      return;
     }
+    // Verify also bounds each match in time; refusing a nested repeat here says so before up runs.
+    if (!isSafeRegex(s))
+      fail(
+        ctx,
+        `dmesg pattern "${s}" repeats a repeat (like (a+)+), which can take exponential time on one kernel line: write it with single repeats`,
+      );
   });
 
 /** Build the recipe schema; parse output is the resolved recipe (defaults filled, paths absolute). */

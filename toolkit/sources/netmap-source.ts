@@ -272,7 +272,7 @@ async function resolveTarball(
       rmSync(dir, { recursive: true, force: true });
       renameSync(inner, dir);
       chmodSync(dir, 0o755);
-      writeFileSync(join(dir, ".netmap-provision-ok"), `${spec.url} ${hex}\n`);
+      writeFileSync(join(dir, ".netmap-provision-ok"), `${redactUrl(spec.url)} ${hex}\n`);
     } finally {
       u.dispose();
     }

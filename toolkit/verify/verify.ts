@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { posix } from "node:path";
+import { createContext, runInContext } from "node:vm";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { listHostDir, readHostLink, readHostText } from "../host/host-fs.js";
@@ -38,15 +39,47 @@ export function pktgenOptions(p: PktGenSmokeSpec, path: string | undefined): Ver
  * default patterns restate the mknod and "loaded module" checks verifyLoad always makes (with
  * better messages), so those are not reported twice.
  */
-export function dmesgExpectFailures(lines: readonly DmesgLine[], patterns: readonly string[]): string[] {
+export function dmesgExpectFailures(
+  lines: readonly DmesgLine[],
+  patterns: readonly string[],
+  timeoutMs: number = DMESG_MATCH_TIMEOUT_MS,
+): string[] {
   const failures: string[] = [];
+  const texts = lines.map((l) => l.text);
   for (const p of patterns) {
     if (DEFAULT_DMESG_EXPECT.includes(p)) continue;
-    const re = new RegExp(p);
-    if (!lines.some((l) => re.test(l.text)))
+    const found = matchesAnyBounded(p, texts, timeoutMs);
+    if (found === "timeout")
+      failures.push(
+        `dmesg pattern /${p}/ (the recipe's verify.dmesg.expect) took over ${timeoutMs} ms to match and was stopped: write it without nested or overlapping repeats`,
+      );
+    else if (!found)
       failures.push(`dmesg since the load has no line matching /${p}/ (the recipe's verify.dmesg.expect)`);
   }
   return failures;
+}
+
+/** A recipe's pattern runs against the kernel log: its match time is bounded, whatever it is. */
+export const DMESG_MATCH_TIMEOUT_MS = 2000;
+
+/**
+ * Whether `pattern` matches one of `texts`, run in a vm context with a timeout: V8 interrupts a
+ * backtracking regex there, so a catastrophic pattern (`(x|x)*y`) cannot hang verify.
+ */
+function matchesAnyBounded(
+  pattern: string,
+  texts: readonly string[],
+  timeoutMs: number,
+): boolean | "timeout" {
+  const context = createContext({ pattern, texts });
+  try {
+    return runInContext("{ const re = new RegExp(pattern); texts.some((t) => re.test(t)); }", context, {
+      timeout: timeoutMs,
+    }) as boolean;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_SCRIPT_EXECUTION_TIMEOUT") return "timeout";
+    throw e;
+  }
 }
 
 /** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
