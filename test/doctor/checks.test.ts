@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import test from "ava";
 import { blocksUp, type DoctorCheck, driversToSwap, runDoctor } from "../../toolkit/doctor/checks.js";
 import { gatherHostFacts, type HostFacts } from "../../toolkit/host/facts.js";
-import { copyHostTree, FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
+import { copyHostTree, FIXTURE_RELEASE, hostTree, removeKernelHeaders } from "../helpers/hosts.js";
 
 const factsOf = (name: string, env: Record<string, string> = {}) =>
   gatherHostFacts({ root: hostTree(name), env });
@@ -148,14 +148,7 @@ test("a recipe driver no NIC uses is mentioned, not a blocker", async (t) => {
 test("a Debian host without headers: kernel 6.1.192 from /proc/version, and the fixes name 6.1, not gcc's 12.2", async (t) => {
   const root = copyHostTree("debian12-e1000");
   t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
-  for (const p of [
-    `lib/modules/${FIXTURE_RELEASE}/build`,
-    `lib/modules/${FIXTURE_RELEASE}/source`,
-    "usr/src/linux-headers-6.1.0-56-amd64",
-    "usr/src/linux-headers-6.1.0-56-common",
-    "usr/src/linux-source-6.1",
-  ])
-    rmSync(join(root, p), { recursive: true, force: true });
+  removeKernelHeaders(root);
   const checks = runDoctor(await gatherHostFacts({ root, env: {} }));
   t.regex(byId(checks, "kernel").found, /version 6\.1\.192 \(from proc-version\)/);
   t.is(byId(checks, "build-dir").fix, `apt-get install linux-headers-${FIXTURE_RELEASE}`);

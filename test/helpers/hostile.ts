@@ -1,20 +1,10 @@
 import { createHash } from "node:crypto";
-import {
-  cpSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-} from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { execa } from "execa";
-import { hostTree } from "./hosts.js";
+import { copyHostTreeTo } from "./hosts.js";
 import { cliPath } from "./paths.js";
 
 /**
@@ -59,34 +49,8 @@ export function scratch(t: ExecutionContext, o: { host?: string } = {}): Scratch
   };
   for (const d of [s.cache, s.state, s.tmp, s.in, s.outside]) mkdirSync(d, { recursive: true });
   mkdirSync(join(s.outside, "etc"), { recursive: true });
-  copyHostTree(hostTree(o.host ?? "debian12-e1000"), s.host);
+  copyHostTreeTo(o.host ?? "debian12-e1000", s.host);
   return s;
-}
-
-/**
- * Copy a fixture host tree, links inside it kept as links (sysfs is made of them). Some fixture
- * trees share another tree's files through a link that climbs out (`usr/sbin ->
- * ../../debian12-e1000/usr/sbin`); in the copy that link would dangle, so its target is copied in.
- */
-function copyHostTree(from: string, to: string): void {
-  cpSync(from, to, { recursive: true, verbatimSymlinks: true });
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(to, rel))) {
-      const r = join(rel, name);
-      const st = lstatSync(join(to, r));
-      if (st.isDirectory()) walk(r);
-      else if (st.isSymbolicLink()) {
-        const link = readlinkSync(join(to, r));
-        const target = resolve(dirname(join(from, r)), link);
-        // Absolute links (a kernel's build link) are the host's own business: kept as they are.
-        if (!isAbsolute(link) && relative(from, target).startsWith("..") && existsSync(target)) {
-          rmSync(join(to, r));
-          cpSync(target, join(to, r), { recursive: true, dereference: true });
-        }
-      }
-    }
-  };
-  walk("");
 }
 
 /** type, mode, size and content hash (or link target) of every entry under `dir`, by relative path. */

@@ -1,6 +1,15 @@
-import { cpSync, mkdtempSync, readFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fixture } from "./paths.js";
 
 /** A fixture host tree (test/fixtures/hosts/<name>), read through --root / underRoot. */
@@ -9,8 +18,35 @@ export const hostTree = (name: string): string => fixture("hosts", name);
 /** A writable copy of a fixture host tree, for tests that remove or add a file. */
 export function copyHostTree(name: string): string {
   const dest = join(mkdtempSync(join(tmpdir(), `np-host-${name}-`)), name);
-  cpSync(hostTree(name), dest, { recursive: true, verbatimSymlinks: true });
+  copyHostTreeTo(name, dest);
   return dest;
+}
+
+/**
+ * Copy a fixture host tree, links inside it kept as links (sysfs is made of them). Some fixture
+ * trees share another tree's files through a link that climbs out (`usr/sbin ->
+ * ../../debian12-e1000/usr/sbin`); in the copy that link would dangle, so its target is copied in.
+ */
+export function copyHostTreeTo(name: string, to: string): void {
+  const from = hostTree(name);
+  cpSync(from, to, { recursive: true, verbatimSymlinks: true });
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(to, rel))) {
+      const r = join(rel, name);
+      const st = lstatSync(join(to, r));
+      if (st.isDirectory()) walk(r);
+      else if (st.isSymbolicLink()) {
+        const link = readlinkSync(join(to, r));
+        const target = resolve(dirname(join(from, r)), link);
+        // Absolute links (a kernel's build link) are the host's own business: kept as they are.
+        if (!isAbsolute(link) && relative(from, target).startsWith("..") && existsSync(target)) {
+          rmSync(join(to, r));
+          cpSync(target, join(to, r), { recursive: true, dereference: true });
+        }
+      }
+    }
+  };
+  walk("");
 }
 
 /**
@@ -22,3 +58,19 @@ export const FIXTURE_RELEASE: string = readFileSync(
   join(hostTree("debian12-e1000"), "proc/sys/kernel/osrelease"),
   "utf8",
 ).trim();
+
+/**
+ * Make a copy of a Debian fixture host headerless: its kernel's build/source links and the
+ * linux-headers dirs gone (and linux-source-6.1 too unless `keepSources`), as on a host where
+ * only the kernel image is installed.
+ */
+export function removeKernelHeaders(root: string, o: { keepSources?: boolean } = {}): void {
+  const paths = [
+    `lib/modules/${FIXTURE_RELEASE}/build`,
+    `lib/modules/${FIXTURE_RELEASE}/source`,
+    "usr/src/linux-headers-6.1.0-56-amd64",
+    "usr/src/linux-headers-6.1.0-56-common",
+    ...(o.keepSources ? [] : ["usr/src/linux-source-6.1"]),
+  ];
+  for (const p of paths) rmSync(join(root, p), { recursive: true, force: true });
+}

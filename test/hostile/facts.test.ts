@@ -1,16 +1,8 @@
-import {
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.js";
-import { FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
+import { hostTree, removeKernelHeaders } from "../helpers/hosts.js";
 
 /**
  * Hostile-input corpus, terminal control characters and wrong facts (issue 11, points 5 and 6):
@@ -103,14 +95,7 @@ test("a recipe string with ESC/BEL: validate, show and plan print it escaped", a
 
 test("a Debian host without headers: kernel 6.1.192 (not gcc's 12.2.0) and linux-source-6.1 (not 12.2)", async (t) => {
   const s = scratch(t);
-  for (const p of [
-    `lib/modules/${FIXTURE_RELEASE}/build`,
-    `lib/modules/${FIXTURE_RELEASE}/source`,
-    "usr/src/linux-headers-6.1.0-56-amd64",
-    "usr/src/linux-headers-6.1.0-56-common",
-    "usr/src/linux-source-6.1",
-  ])
-    rmSync(join(s.host, p), { recursive: true, force: true });
+  removeKernelHeaders(s.host);
   t.regex(readFileSync(join(s.host, "proc/version"), "utf8"), /\(gcc-12 \(Debian 12\.2\.0/);
   const r = await hostileCase(t, s, {
     args: ["doctor", "--json", "--root", s.host],

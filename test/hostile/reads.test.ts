@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import test, { type ExecutionContext } from "ava";
 import { execa, execaSync } from "execa";
-import { hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.js";
+import { reEscape } from "../helpers/debian-kernel.js";
+import { corpusCases, hostileCase, runCli, type Scratch, scratch } from "../helpers/hostile.js";
 import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 import { cliPath } from "../helpers/paths.js";
 
@@ -29,29 +30,14 @@ import { cliPath } from "../helpers/paths.js";
 const UP_GUARD = { NETMAP_PROVISION_STOP_AT_STEP: "1" };
 const FAST = 20_000;
 
-/** Each case starts several CLI processes: two cases at a time. */
-const slots = { free: 2, waiting: [] as Array<() => void> };
-async function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  if (slots.free === 0) await new Promise<void>((r) => slots.waiting.push(r));
-  else slots.free--;
-  try {
-    return await fn();
-  } finally {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  }
-}
-const corpus = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
-  test(title, (t) => oneAtATime(() => body(t)));
+const corpus = corpusCases(test);
 
 const dirs = (s: Scratch) => ["--cache-dir", s.cache, "--state-dir", s.state];
 const mkfifo = (path: string) => execaSync("mkfifo", [path]);
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 /** recipe validate (plain and --json), recipe show, plan --json --root and up all refuse `file`. */
 async function recipeRefused(t: ExecutionContext, s: Scratch, file: string, why: RegExp): Promise<void> {
-  const message = new RegExp(`${escapeRegex(file)}:1:1: (error: )?${why.source}`);
+  const message = new RegExp(`${reEscape(file)}:1:1: (error: )?${why.source}`);
   for (const args of [
     ["recipe", "validate", file],
     ["recipe", "validate", "--json", file],

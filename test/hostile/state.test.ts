@@ -4,7 +4,7 @@ import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { execaSync } from "execa";
-import { hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
+import { corpusCases, hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
 import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 /**
@@ -23,21 +23,7 @@ const kver = FIXTURE_RELEASE;
 const sha256 = (b: string | Buffer) => createHash("sha256").update(b).digest("hex");
 const UP_GUARD = { NETMAP_PROVISION_STOP_AT_STEP: "1" };
 
-/** Each case starts several CLI processes: two cases at a time. */
-const slots = { free: 2, waiting: [] as Array<() => void> };
-async function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  if (slots.free === 0) await new Promise<void>((r) => slots.waiting.push(r));
-  else slots.free--;
-  try {
-    return await fn();
-  } finally {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  }
-}
-const corpus = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
-  test(title, (t) => oneAtATime(() => body(t)));
+const corpus = corpusCases(test);
 
 const installed = (s: Scratch) => join(s.state, "installed.json");
 

@@ -1,18 +1,13 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
-import { writeBundle } from "../../toolkit/build/bundle.js";
-import { runBuild } from "../../toolkit/build/pipeline.js";
-import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
-import { loadRecipe } from "../../toolkit/recipe/load.js";
-import { applyOverrides } from "../../toolkit/recipe/overrides.js";
 import { hostileBundles, readBundleParts } from "../helpers/bundle-craft.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { type Json, runUpPayload } from "../helpers/guest-payload.js";
-import { ensureKernelDriverSources, standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
+import { buildStandinBundle } from "../helpers/standin-bundle.js";
 import { writeGzipBomb } from "../helpers/tar-craft.js";
 
 /*
@@ -28,8 +23,6 @@ const debian = debianKernel();
 const exec = createExec();
 const { kernel, kernelRelease } = findGuestKernel("/", debian.release);
 const work = join(repoRoot, ".cache", "up-guest", `hostile-${process.pid}`);
-const cacheDir = join(work, "cache");
-const bundle = join(work, "standin.bundle");
 const bundleDir = join(work, "hostile-bundles");
 const recipeFile = fixture("guest", "standin.yaml");
 let flags: string[] = [];
@@ -40,17 +33,8 @@ const MUST = ["traversing-module-name", "symlink-to-host-file", "non-elf-module"
 
 test.before(async () => {
   mkdirSync(bundleDir, { recursive: true });
-  const kernelSources = ensureKernelDriverSources(debian.sourceTarball);
-  const catalog = loadDriverCatalog();
-  const knownDrivers = catalog.list().map((d) => d.token);
-  const { recipe } = applyOverrides(
-    loadRecipe(recipeFile, { knownDrivers }).recipe,
-    { netmapSource: standinDir, kernelDir: debian.buildDir, kernelSources, drivers: "e1000" },
-    { knownDrivers },
-  );
-  const res = await runBuild({ recipe, cacheDir, offline: true, jobs: 2, catalog }, { exec });
-  if (!res.ok || !res.manifest || !res.artifactsDir) throw res.error ?? new Error("stand-in build failed");
-  await writeBundle({ file: bundle, artifactsDir: res.artifactsDir, manifest: res.manifest, recipe, exec });
+  let bundle: string;
+  ({ bundle, flags } = await buildStandinBundle(work, recipeFile, debian));
   const cases = hostileBundles(readBundleParts(bundle));
   for (const [i, c] of cases.entries()) {
     const name = `${String(i).padStart(2, "0")}-${c.id}.tar`;
@@ -59,20 +43,6 @@ test.before(async () => {
   }
   await writeGzipBomb(join(bundleDir, "99-gzip-bomb.tar.gz"), "artifacts/zeros", 300 * 1024 * 1024);
   expected.set("99-gzip-bomb.tar.gz", /decompresses to more than .*decompression bomb/);
-  flags = [
-    "--recipe",
-    recipeFile,
-    "--netmap-source",
-    standinDir,
-    "--kernel-dir",
-    debian.buildDir,
-    "--kernel-sources",
-    kernelSources,
-    "--drivers",
-    "e1000",
-    "--cache-dir",
-    cacheDir,
-  ];
 });
 
 test.after.always(() => {

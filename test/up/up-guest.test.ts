@@ -1,18 +1,13 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
-import { writeBundle } from "../../toolkit/build/bundle.js";
-import { runBuild } from "../../toolkit/build/pipeline.js";
-import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
 import type { GuestNic } from "../../toolkit/guest/qemu.js";
-import { loadRecipe } from "../../toolkit/recipe/load.js";
-import { applyOverrides } from "../../toolkit/recipe/overrides.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { assertBasicUpDown, type Json, runUpPayload } from "../helpers/guest-payload.js";
-import { ensureKernelDriverSources, standinDir } from "../helpers/kernel-sources.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
+import { buildStandinBundle } from "../helpers/standin-bundle.js";
 
 /*
  * The guest tier for up/down/confirm: Debian's own kernel in QEMU (TCG here, ~15 s a boot), the
@@ -24,44 +19,16 @@ import { fixture, repoRoot } from "../helpers/paths.js";
 // The installed Debian kernel (whatever ABI release apt installed): its headers build the stand-in,
 // its image boots the guest. Throws naming the missing package.
 const debian = debianKernel();
-const KDIR = debian.buildDir;
 const exec = createExec();
 const { kernel, kernelRelease } = findGuestKernel("/", debian.release);
 const work = join(repoRoot, ".cache", "up-guest", `run-${process.pid}`);
-const cacheDir = join(work, "cache");
 const bundle = join(work, "standin.bundle");
 const recipeFile = fixture("guest", "standin.yaml");
 const persistRecipe = fixture("guest", "standin-persist.yaml");
-let kernelSources = "";
 let buildFlags: string[] = [];
 
 test.before(async () => {
-  mkdirSync(cacheDir, { recursive: true });
-  kernelSources = ensureKernelDriverSources(debian.sourceTarball);
-  const catalog = loadDriverCatalog();
-  const knownDrivers = catalog.list().map((d) => d.token);
-  const { recipe } = applyOverrides(
-    loadRecipe(recipeFile, { knownDrivers }).recipe,
-    { netmapSource: standinDir, kernelDir: KDIR, kernelSources, drivers: "e1000" },
-    { knownDrivers },
-  );
-  const res = await runBuild({ recipe, cacheDir, offline: true, jobs: 2, catalog }, { exec });
-  if (!res.ok || !res.manifest || !res.artifactsDir) throw res.error ?? new Error("stand-in build failed");
-  await writeBundle({ file: bundle, artifactsDir: res.artifactsDir, manifest: res.manifest, recipe, exec });
-  buildFlags = [
-    "--recipe",
-    recipeFile,
-    "--netmap-source",
-    standinDir,
-    "--kernel-dir",
-    KDIR,
-    "--kernel-sources",
-    kernelSources,
-    "--drivers",
-    "e1000",
-    "--cache-dir",
-    cacheDir,
-  ];
+  ({ flags: buildFlags } = await buildStandinBundle(work, recipeFile, debian));
 });
 
 test.after.always(() => {
