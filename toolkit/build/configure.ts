@@ -44,8 +44,14 @@ export interface ConfigureOutcome {
   output: string;
 }
 
-/** The configure command line for a driver set. */
-export function configureArgv(i: ConfigureInput, drivers: readonly string[]): string[] {
+/** What the configure command line is made of. */
+export type ConfigureArgvInput = Pick<
+  ConfigureInput,
+  "script" | "kernelDir" | "kernelSources" | "driverSuffix" | "apps" | "moduleName" | "options"
+>;
+
+/** The configure command line for a driver set: the one place it is made (run and plan). */
+export function configureArgv(i: ConfigureArgvInput, drivers: readonly string[]): string[] {
   const argv = [i.script, `--kernel-dir=${i.kernelDir}`];
   if (i.kernelSources) argv.push(`--kernel-sources=${i.kernelSources}`);
   argv.push(drivers.length > 0 ? `--drivers=${drivers.join(",")}` : "--no-drivers");

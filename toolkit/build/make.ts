@@ -42,11 +42,28 @@ export function progressText(p: MakeProgress): string {
   return `compiled ${count} objects${phase}`;
 }
 
+/** `make -j<jobs> [args...] [target]`: the one place a netmap make argv is made (run and plan). */
+export const makeArgv = (jobs: number, args: readonly string[] = [], target?: string): string[] => [
+  "make",
+  `-j${jobs}`,
+  ...args,
+  ...(target ? [target] : []),
+];
+
+/**
+ * The legacy (v11.0) make arguments: KSRC= the kernel build dir, and SRC= the full sources when
+ * the build has them (the patched drivers are copied from there).
+ */
+export const legacyMakeArgs = (ksrc: string, kernelSources: string | undefined): string[] => [
+  `KSRC=${ksrc}`,
+  ...(kernelSources ? [`SRC=${kernelSources}`] : []),
+];
+
 /** Run `make -j<jobs> [args...] [target]` in `dir`; StepError with the classified cause on failure. */
 export async function runMake(i: MakeInput, target?: string): Promise<MakeOutcome> {
   const progress = createMakeProgress(i.expected);
   const lines: string[] = [];
-  const argv = ["make", `-j${i.jobs ?? defaultJobs()}`, ...(i.args ?? []), ...(target ? [target] : [])];
+  const argv = makeArgv(i.jobs ?? defaultJobs(), i.args ?? [], target);
   let last = "";
   const r = await i.exec.run(argv, {
     cwd: i.dir,
@@ -73,8 +90,10 @@ export async function runMake(i: MakeInput, target?: string): Promise<MakeOutcom
 }
 
 /** netmap v11.0 and older: `make KSRC=<tree>` in LINUX/, then `make KSRC=<tree> apps`. */
-export async function runLegacyMake(i: MakeInput & { ksrc: string; apps: boolean }): Promise<MakeOutcome> {
-  const args = [`KSRC=${i.ksrc}`, ...(i.args ?? [])];
+export async function runLegacyMake(
+  i: MakeInput & { ksrc: string; kernelSources?: string; apps: boolean },
+): Promise<MakeOutcome> {
+  const args = legacyMakeArgs(i.ksrc, i.kernelSources);
   const mods = await runMake({ ...i, args });
   if (!i.apps) return mods;
   const apps = await runMake({ ...i, args, expected: undefined }, "apps");

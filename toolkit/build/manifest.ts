@@ -189,9 +189,12 @@ function findFiles(
   return out.sort();
 }
 
+/** modinfo of one module file, the file after `--` (the build's manifest and `plan` alike). */
+export const modinfoArgv = (file: string): string[] => ["modinfo", "--", file];
+
 /** Read one module with one modinfo call. */
 export async function describeModule(exec: Exec, root: string, file: string): Promise<ModuleArtifact> {
-  const info = parseModinfo((await exec.run(["modinfo", "--", file])).stdout);
+  const info = parseModinfo((await exec.run(modinfoArgv(file))).stdout);
   const depends = (info.depends ?? "").split(",").filter(Boolean);
   return {
     path: relative(root, file),

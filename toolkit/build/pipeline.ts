@@ -1,15 +1,13 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type DriverCatalog, loadDriverCatalog } from "../catalog/drivers.js";
-import { BlockedError, UserError } from "../core/errors.js";
+import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
-import { underRoot } from "../core/paths.js";
-import { readNicFacts } from "../host/nics.js";
+import { extractArgv } from "../core/safe-archive.js";
 import type { DroppedDriver } from "../parse/configure-report.js";
 import type { RunResult } from "../pipeline/runner.js";
 import { runSteps } from "../pipeline/runner.js";
-import type { Step, StepContext } from "../pipeline/step.js";
-import { parseKernelVersion } from "../recipe/kernel-version.js";
+import type { PlannedCommand, Step, StepContext, StepDescription } from "../pipeline/step.js";
 import type { Recipe } from "../recipe/schema.js";
 import { type DownloadSpec, preflightDownloads } from "../sources/download.js";
 import {
@@ -19,15 +17,16 @@ import {
   placeExtDrivers,
 } from "../sources/ext-drivers.js";
 import {
-  distroSourceTarball,
   ensureKernelSources,
   type KernelSources,
   type KernelTarballSpec,
   type KernelTarget,
   kernelSourcesDownloads,
+  kernelSourcesUnpackDir,
   readKernelTarget,
 } from "../sources/kernel-sources.js";
 import {
+  detectLayout,
   type NetmapSourceSpec,
   netmapSourceDownloads,
   type ResolvedNetmapSource,
@@ -43,8 +42,24 @@ import {
 } from "./cache.js";
 import { type ConfigureOutcome, configureArgv, runConfigure } from "./configure.js";
 import { describeExpected, expectedObjects } from "./expected-objects.js";
-import { defaultJobs, runLegacyMake, runMake } from "./make.js";
-import { type BuildManifest, checkVermagic, collectManifest, writeManifest } from "./manifest.js";
+import { defaultJobs, legacyMakeArgs, makeArgv, runLegacyMake, runMake } from "./make.js";
+import {
+  type BuildManifest,
+  checkVermagic,
+  collectManifest,
+  modinfoArgv,
+  writeManifest,
+} from "./manifest.js";
+import {
+  type KernelSourcesResolution,
+  kernelSourcesPlan,
+  type ResolveRequest,
+  requestedDrivers,
+  resolveKernelSources,
+  targetRelease,
+} from "./resolve.js";
+
+export { targetRelease } from "./resolve.js";
 
 /**
  * The build as steps: sources (every download checked first, cache lookup), ext-drivers,
@@ -52,14 +67,8 @@ import { type BuildManifest, checkVermagic, collectManifest, writeManifest } fro
  * sources does nothing and says so: no configure, no compiler.
  */
 
-export interface BuildRequest {
-  recipe: Recipe;
-  cacheDir: string;
+export interface BuildRequest extends ResolveRequest {
   offline?: boolean;
-  /** Host root prefix for fixture trees ("/" on a real host). */
-  root?: string;
-  /** Target release; default: the build dir's (kernel.buildDir), the recipe's exact one, or `uname -r`. */
-  release?: string;
   jobs?: number;
   /** sha256 pins for external driver archives the catalog does not pin. */
   extPins?: Record<string, ExtDriverPin>;
@@ -108,6 +117,91 @@ export interface BuildResult {
   state: BuildState;
 }
 
+/**
+ * What `plan` knows of a build before it runs, resolved as the build resolves it (resolve.ts):
+ * given one, each build step describes the exact commands it will run; `build` and `up` run the
+ * same steps, so the plan and the run cannot drift apart.
+ */
+export interface BuildPreview {
+  recipe: Recipe;
+  cacheDir: string;
+  jobs: number;
+  target: { release: string; buildDir: string; version: string };
+  /** The drivers configure is asked for (--drivers), after unpinned external ones are left out. */
+  drivers: string[];
+  kernelSources: KernelSourcesResolution;
+  /** The netmap tree: a local path, or where the sources step fetches it in the cache. */
+  netmapDir: string;
+  /** Its configure script (configure layout), as the sources step finds it. */
+  configureScript: string;
+  layout: "configure" | "legacy-make";
+  /** Driver token -> the module the build puts out, relative to the build dir. */
+  driverOutputs: Record<string, string>;
+  /** External driver archives copied from the download cache into LINUX/ext-drivers. */
+  extNeeds: ExtDriverNeed[];
+  /** Drivers left out before configure, and why. */
+  skipped: Array<{ token: string; why: string }>;
+}
+
+/**
+ * Resolve a build for `plan` exactly as its sources step will (target release and build dir,
+ * drivers, kernel sources, netmap tree); throws the BlockedError the build would stop with.
+ */
+export function previewBuild(req: BuildRequest & { jobs: number }, catalog: DriverCatalog): BuildPreview {
+  const r = req.recipe;
+  const root = req.root ?? "/";
+  const target = readKernelTarget({ release: targetRelease(req), root, buildDir: r.kernel.buildDir });
+  const wanted = requestedDrivers(req, catalog, target);
+  const ext = extDriverNeeds({
+    drivers: wanted,
+    catalog,
+    options: options(r),
+    pins: req.extPins ?? r.netmap.extDrivers,
+    emulatedOk: r.emulatedOk,
+  });
+  const drivers = wanted.filter((d) => !ext.skipped.some((x) => x.token === d));
+  const src = r.netmap.source;
+  const netmapDir =
+    src.kind === "local"
+      ? src.path
+      : join(req.cacheDir, "netmap", src.kind === "git" ? src.commit : src.sha256);
+  const found = src.kind === "local" ? detectLayout(netmapDir) : undefined;
+  const detected = found && "layout" in found ? found : undefined;
+  const layout =
+    r.netmap.layout === "legacy-make" || detected?.layout === "legacy-make" ? "legacy-make" : "configure";
+  const suffix = r.netmap.configure.driverSuffix ?? "";
+  const driverOutputs: Record<string, string> = {};
+  for (const d of drivers) {
+    const out = catalog.has(d) ? catalog.get(d).output : null;
+    if (out)
+      driverOutputs[d] = `${layout === "legacy-make" ? "LINUX/" : ""}${out.replace("{suffix}", suffix)}`;
+  }
+  return {
+    recipe: r,
+    cacheDir: req.cacheDir,
+    jobs: req.jobs,
+    target: { release: target.release, buildDir: target.buildDir, version: target.version },
+    drivers,
+    kernelSources: resolveKernelSources(req, target),
+    netmapDir,
+    configureScript: detected?.configure ?? join(netmapDir, "configure"),
+    layout,
+    driverOutputs,
+    extNeeds: ext.needs,
+    skipped: ext.skipped,
+  };
+}
+
+/** A fresh build dir per run (`<run>` in a plan), kept with its logs on failure. */
+export const planBuildDir = (cacheDir: string): string => join(cacheDir, "work", "<run>", "build");
+
+const run = (argv: string[], cwd?: string): PlannedCommand =>
+  cwd === undefined ? { argv, mutates: true } : { argv, cwd, mutates: true };
+
+/** The netmap module file a build puts out, relative to the build dir. */
+export const netmapModuleOutput = (layout: BuildPreview["layout"], moduleName: string): string =>
+  `${layout === "legacy-make" ? "LINUX/" : ""}${moduleName}.ko`;
+
 /** The netmap source the recipe names, as the sources module takes it. */
 export function netmapSpec(recipe: Recipe): NetmapSourceSpec {
   const s = recipe.netmap.source;
@@ -115,79 +209,6 @@ export function netmapSpec(recipe: Recipe): NetmapSourceSpec {
     return { kind: "git", url: s.url, commit: s.commit, allowMovingRef: s.allowMovingRef };
   if (s.kind === "local") return { kind: "local", path: s.path };
   return { kind: "tarball", url: s.url, sha256: s.sha256 };
-}
-
-/** UTS_RELEASE of a configured build dir. */
-function buildDirRelease(dir: string): string | undefined {
-  const p = join(dir, "include/generated/utsrelease.h");
-  if (!existsSync(p)) return undefined;
-  return /UTS_RELEASE\s+"([^"]+)"/.exec(readFileSync(p, "utf8"))?.[1];
-}
-
-/** Which release the build targets, from the request, the build dir, the recipe or the running kernel. */
-export function targetRelease(req: BuildRequest): string {
-  if (req.release) return req.release;
-  const spec = parseKernelVersion(req.recipe.kernel.version);
-  const fromDir = req.recipe.kernel.buildDir ? buildDirRelease(req.recipe.kernel.buildDir) : undefined;
-  if (fromDir) {
-    if ("kind" in spec && spec.kind === "exact" && spec.release !== fromDir) {
-      throw new UserError(
-        `kernel.buildDir ${req.recipe.kernel.buildDir} is for ${fromDir}, but kernel.version is ${spec.release}`,
-        "point --kernel-dir at the build dir of the release the recipe targets",
-      );
-    }
-    return fromDir;
-  }
-  if ("kind" in spec && spec.kind === "exact") return spec.release;
-  const p = underRoot(req.root ?? "/", "/proc/sys/kernel/osrelease");
-  const running = existsSync(p) ? readFileSync(p, "utf8").trim() : "";
-  if (!running)
-    throw new BlockedError("cannot read the running kernel release", "pass --kernel-dir <build dir>");
-  return running;
-}
-
-/** The recipe's driver list; "auto" = the catalog drivers this host's NICs use. */
-export function requestedDrivers(req: BuildRequest, catalog: DriverCatalog, target: KernelTarget): string[] {
-  if (req.recipe.drivers !== "auto") return [...req.recipe.drivers];
-  const nics = readNicFacts(
-    req.root ?? "/",
-    { release: target.release, version: target.version },
-    {
-      tokenForModule: (m) => catalog.byModule(m)?.token ?? null,
-      nativeOn: (t, v) => catalog.nativeOn(t, v),
-    },
-  );
-  return [...new Set(nics.flatMap((n) => (n.netmapDriver ? [n.netmapDriver] : [])))].sort();
-}
-
-/** Where full kernel sources come from, per the recipe. */
-function kernelSourcesPlan(
-  req: BuildRequest,
-  target: KernelTarget,
-): { given?: string; tarball?: KernelTarballSpec } {
-  const s = req.recipe.kernel.sources;
-  switch (s.kind) {
-    case "local":
-      return { given: s.path };
-    case "kernelorg":
-      return { tarball: { url: s.url as string, sha256: s.sha256 } };
-    case "git":
-      throw new UserError(
-        "kernel.sources kind git is not supported by `build` yet",
-        "unpack the tag yourself and pass --kernel-sources <tree>, or use the distro's source package",
-      );
-    case "running-headers": {
-      const pkg = s.package;
-      if (pkg && pkg !== "auto") {
-        const p = ["tar.xz", "tar.bz2", "tar.gz"]
-          .map((e) => underRoot(req.root ?? "/", `/usr/src/${pkg}.${e}`))
-          .find((f) => existsSync(f));
-        return p ? { tarball: { path: p } } : {};
-      }
-      const t = distroSourceTarball(target.version, req.root);
-      return t ? { tarball: { path: t } } : {};
-    }
-  }
 }
 
 const options = (r: Recipe): string[] => r.netmap.configure.options ?? [];
@@ -215,16 +236,31 @@ const hitNote = (ctx: BuildContext, report: { progress(t: string): void }): bool
   return true;
 };
 
-function sourcesStep(): Step<BuildContext> {
+function sourcesStep(p?: BuildPreview): Step<BuildContext> {
+  const ks = p?.kernelSources;
+  // A tarball is unpacked once (checked member by member first) into a private dir, then renamed.
+  const unpack =
+    p && ks?.dir && ks.tarballFile && ks.compression && !ks.given && !ks.cached
+      ? [run(extractArgv(ks.tarballFile, kernelSourcesUnpackDir(p.cacheDir), ks.compression, 1))]
+      : [];
   return {
     describe: () => ({
       id: "sources",
       title: "Sources: downloads, netmap, kernel, build cache",
-      mutates: false,
+      mutates: unpack.length > 0,
       dependsOn: [],
-      commands: [],
-      files: [],
-      checks: ["every pinned download is in the cache or fetched (offline: fail here)", "build cache key"],
+      commands: unpack,
+      files: unpack.length > 0 && ks?.dir ? [{ action: "create", path: ks.dir }] : [],
+      checks: [
+        "every pinned download is in the cache or fetched (offline: fail here)",
+        ...(ks?.dir
+          ? [`kernel sources ${ks.dir}${ks.given ? " (given)" : ""}: Makefile version = the target's`]
+          : []),
+        "build cache key: a hit skips every later step",
+      ],
+      ...(unpack.length > 0
+        ? { notes: ["<tmp>: a private dir, renamed into place once the tree is checked"] }
+        : {}),
     }),
     async run(ctx, report) {
       const { req, state } = ctx;
@@ -297,7 +333,7 @@ function sourcesStep(): Step<BuildContext> {
   };
 }
 
-function extDriversStep(): Step<BuildContext> {
+function extDriversStep(p?: BuildPreview): Step<BuildContext> {
   return {
     describe: () => ({
       id: "ext-drivers",
@@ -307,6 +343,18 @@ function extDriversStep(): Step<BuildContext> {
       commands: [],
       files: [],
       checks: ["sha256 of each archive"],
+      ...(p && p.extNeeds.length > 0
+        ? {
+            title: `Place external driver archives (${p.extNeeds.map((n) => n.token).join(", ")}) so configure downloads nothing`,
+            mutates: true,
+            files: p.extNeeds.map((n) => ({
+              action: "copy" as const,
+              path: join(p.cacheDir, "downloads", "sha256", (n.download.sha256 ?? "").toLowerCase()),
+              to: join(p.netmapDir, "LINUX", "ext-drivers", n.archive),
+            })),
+          }
+        : {}),
+      ...(p && p.skipped.length > 0 ? { notes: p.skipped.map((x) => `${x.token} left out: ${x.why}`) } : {}),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -323,7 +371,43 @@ function extDriversStep(): Step<BuildContext> {
   };
 }
 
-function configureStep(): Step<BuildContext> {
+/** The configure inputs of a build (the run's and the plan's), from the recipe and its resolve. */
+function configureInputs(r: Recipe, o: { script: string; kernelDir: string; kernelSources?: string }) {
+  return {
+    script: o.script,
+    kernelDir: o.kernelDir,
+    kernelSources: o.kernelSources,
+    emulatedOk: r.emulatedOk,
+    options: options(r),
+    driverSuffix: r.netmap.configure.driverSuffix,
+    apps: r.netmap.apps,
+    moduleName: r.netmap.moduleName,
+  };
+}
+
+function configureStep(p?: BuildPreview): Step<BuildContext> {
+  const dir = p ? planBuildDir(p.cacheDir) : "";
+  const describeIt = (): Partial<StepDescription> => {
+    if (!p) return {};
+    if (p.layout === "legacy-make")
+      return {
+        title: "Copy the netmap tree to the build dir (the legacy layout has no configure)",
+        files: [{ action: "copy", path: p.netmapDir, to: dir }],
+      };
+    const i = configureInputs(p.recipe, {
+      script: p.configureScript,
+      kernelDir: p.target.buildDir,
+      ...(p.kernelSources.dir ? { kernelSources: p.kernelSources.dir } : {}),
+    });
+    return {
+      title: `Configure netmap for ${p.target.release} (drivers: ${p.drivers.join(", ") || "none"})`,
+      commands: [run(configureArgv(i, p.drivers), dir)],
+      files: [{ action: "create", path: dir }],
+      notes: [
+        "configure runs once more without a driver it drops when the recipe accepts that driver emulated",
+      ],
+    };
+  };
   return {
     describe: () => ({
       id: "configure",
@@ -332,7 +416,8 @@ function configureStep(): Step<BuildContext> {
       dependsOn: ["ext-drivers"],
       commands: [],
       files: [],
-      checks: ["requested drivers vs native drivers"],
+      checks: ["configure's report: every requested driver among `native drivers`, else stop and say why"],
+      ...describeIt(),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -346,18 +431,14 @@ function configureStep(): Step<BuildContext> {
         report.progress("legacy layout: no configure; sources copied to the build dir");
         return;
       }
-      const r = req.recipe;
       state.configure = await runConfigure({
-        script: src.configure as string,
+        ...configureInputs(req.recipe, {
+          script: src.configure as string,
+          kernelDir: target.buildDir,
+          ...(state.kernelSources ? { kernelSources: state.kernelSources.dir } : {}),
+        }),
         buildDir: state.buildDir,
-        kernelDir: target.buildDir,
-        kernelSources: state.kernelSources?.dir,
         drivers: state.drivers,
-        emulatedOk: r.emulatedOk,
-        options: options(r),
-        driverSuffix: r.netmap.configure.driverSuffix,
-        apps: r.netmap.apps,
-        moduleName: r.netmap.moduleName,
         exec: ctx.exec,
         logFile: logTo(report),
         onProgress: (t) => report.progress(t),
@@ -367,7 +448,33 @@ function configureStep(): Step<BuildContext> {
   };
 }
 
-function makeStep(): Step<BuildContext> {
+function makeStep(p?: BuildPreview): Step<BuildContext> {
+  const describeIt = (): Partial<StepDescription> => {
+    if (!p) return {};
+    const dir = planBuildDir(p.cacheDir);
+    const outputs = [
+      netmapModuleOutput(p.layout, p.recipe.netmap.moduleName),
+      ...Object.values(p.driverOutputs),
+    ];
+    const files = outputs.map((o) => ({ action: "create" as const, path: join(dir, o) }));
+    if (p.layout === "legacy-make") {
+      const args = legacyMakeArgs(p.target.buildDir, p.kernelSources.dir);
+      const linux = join(dir, "LINUX");
+      return {
+        title: `Build ${p.recipe.netmap.moduleName}.ko and the patched drivers (make ${args.join(" ")}), then the apps`,
+        commands: [
+          run(makeArgv(p.jobs, args), linux),
+          ...(p.recipe.netmap.apps.length > 0 ? [run(makeArgv(p.jobs, args, "apps"), linux)] : []),
+        ],
+        files,
+      };
+    }
+    return {
+      title: `Build netmap and the patched drivers (make -j${p.jobs})`,
+      commands: [run(makeArgv(p.jobs), dir)],
+      files,
+    };
+  };
   return {
     describe: () => ({
       id: "make",
@@ -377,6 +484,7 @@ function makeStep(): Step<BuildContext> {
       commands: [],
       files: [],
       checks: [],
+      ...describeIt(),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -385,14 +493,13 @@ function makeStep(): Step<BuildContext> {
       const target = state.target as KernelTarget;
       const legacy = state.netmap?.layout === "legacy-make";
       const dir = legacy ? join(state.buildDir, "LINUX") : state.buildDir;
-      const legacyArgs = state.kernelSources ? [`SRC=${state.kernelSources.dir}`] : [];
       // The bar's end: what this make will compile, read from the files configure wrote.
       const expected = await expectedObjects({
         dir,
         kernelDir: target.buildDir,
         drivers: legacy ? state.drivers : (state.configure?.native ?? []),
         exec: ctx.exec,
-        makeArgs: legacy ? [`KSRC=${target.buildDir}`, ...legacyArgs] : [],
+        makeArgs: legacy ? legacyMakeArgs(target.buildDir, state.kernelSources?.dir) : [],
       });
       report.progress(describeExpected(expected));
       const common = {
@@ -408,7 +515,7 @@ function makeStep(): Step<BuildContext> {
           ...common,
           dir,
           ksrc: target.buildDir,
-          args: legacyArgs,
+          ...(state.kernelSources ? { kernelSources: state.kernelSources.dir } : {}),
           apps: (req.recipe.netmap.apps?.length ?? 0) > 0,
         });
       } else {
@@ -418,7 +525,21 @@ function makeStep(): Step<BuildContext> {
   };
 }
 
-function manifestStep(): Step<BuildContext> {
+function manifestStep(p?: BuildPreview): Step<BuildContext> {
+  const describeIt = (): Partial<StepDescription> => {
+    if (!p) return {};
+    const dir = planBuildDir(p.cacheDir);
+    const kos = [netmapModuleOutput(p.layout, p.recipe.netmap.moduleName), ...Object.values(p.driverOutputs)];
+    return {
+      title: "Record every module's sha256, vermagic and depends; check vermagic",
+      commands: kos.map((k) => ({ argv: modinfoArgv(join(dir, k)), mutates: false })),
+      checks: [
+        `vermagic starts with ${p.target.release}`,
+        ...Object.keys(p.driverOutputs).map((d) => `${d} depends on ${p.recipe.netmap.moduleName}`),
+      ],
+      notes: ["modinfo runs on every .ko the build put out"],
+    };
+  };
   return {
     describe: () => ({
       id: "manifest",
@@ -428,6 +549,7 @@ function manifestStep(): Step<BuildContext> {
       commands: [],
       files: [],
       checks: ["vermagic of every module equals the target release"],
+      ...describeIt(),
     }),
     async run(ctx, report) {
       const { state, req } = ctx;
@@ -475,7 +597,7 @@ function manifestStep(): Step<BuildContext> {
   };
 }
 
-function cacheStoreStep(): Step<BuildContext> {
+function cacheStoreStep(p?: BuildPreview): Step<BuildContext> {
   return {
     describe: () => ({
       id: "cache-store",
@@ -483,8 +605,15 @@ function cacheStoreStep(): Step<BuildContext> {
       mutates: false,
       dependsOn: ["manifest"],
       commands: [],
-      files: [],
+      files: p ? [{ action: "create", path: join(p.cacheDir, "builds", "<key>", "manifest.json") }] : [],
       checks: [],
+      ...(p
+        ? {
+            notes: [
+              "<key> = sha256 of kernel release + .config, netmap tree, drivers, options and compiler: a later build with the same key reuses these artifacts",
+            ],
+          }
+        : {}),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -507,10 +636,20 @@ function cacheStoreStep(): Step<BuildContext> {
   };
 }
 
-/** The build steps, in order. */
-export function buildSteps(): Step<BuildContext>[] {
-  return [sourcesStep(), extDriversStep(), configureStep(), makeStep(), manifestStep(), cacheStoreStep()];
+/** The build steps, in order; with a preview each describes the exact commands it will run. */
+export function buildSteps(p?: BuildPreview): Step<BuildContext>[] {
+  return [
+    sourcesStep(p),
+    extDriversStep(p),
+    configureStep(p),
+    makeStep(p),
+    manifestStep(p),
+    cacheStoreStep(p),
+  ];
 }
+
+/** What `plan` prints for a build: the build steps' own descriptions. */
+export const describeBuild = (p: BuildPreview): StepDescription[] => buildSteps(p).map((s) => s.describe());
 
 /** The configure argv a request would run (for `plan`), once the sources step resolved its inputs. */
 export { configureArgv };

@@ -123,6 +123,32 @@ export function detectCompression(head: Buffer): Compression {
   return "none";
 }
 
+/**
+ * The compression `plan` names for an archive that may not be here yet: the file's magic when it
+ * can be read (as the unpack detects it), else its name (a download not fetched yet).
+ */
+export function compressionFromName(file: string): Compression {
+  try {
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    try {
+      if (fstatSync(fd).isFile()) {
+        const head = Buffer.alloc(6);
+        readSync(fd, head, 0, 6, 0);
+        return detectCompression(head);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Not here yet: judged by its name below.
+  }
+  if (/\.(tgz|tar\.gz|gz)$/.test(file)) return "gzip";
+  if (/\.(txz|tar\.xz|xz)$/.test(file)) return "xz";
+  if (/\.(tar\.zst|zst)$/.test(file)) return "zstd";
+  if (/\.(tbz2?|tar\.bz2|bz2)$/.test(file)) return "bzip2";
+  return "none";
+}
+
 const TOOLS: Record<Exclude<Compression, "gzip" | "none">, { bin: string; pkg: string; tarFlag: string }> = {
   xz: { bin: "xz", pkg: "xz-utils", tarFlag: "--xz" },
   zstd: { bin: "zstd", pkg: "zstd", tarFlag: "--zstd" },

@@ -1,4 +1,6 @@
 import { basename, join } from "node:path";
+import { type BuildPreview, describeBuild, previewBuild } from "../build/pipeline.js";
+import { builtKernelRelease, localversionSuffix } from "../build/resolve.js";
 import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
@@ -98,12 +100,7 @@ function targetRelease(recipe: Recipe, facts: HostFacts): { release: string; blo
   const spec = parseKernelVersion(recipe.kernel.version);
   if ("error" in spec) return { release: running };
   if (spec.kind === "running") return { release: running };
-  if (recipe.kernel.build) {
-    const v =
-      recipe.kernel.sources.kind === "kernelorg" ? recipe.kernel.sources.version : recipe.kernel.version;
-    const release = recipe.kernel.localversion ? `${v}${recipe.kernel.localversion}` : v;
-    return { release };
-  }
+  if (recipe.kernel.build) return { release: builtKernelRelease(recipe) };
   if (kernelReleaseMatches(spec, facts.kernel.version ?? running) || kernelReleaseMatches(spec, running))
     return { release: running };
   return {
@@ -112,6 +109,22 @@ function targetRelease(recipe: Recipe, facts: HostFacts): { release: string; blo
       id: "kernel-version",
       message: `the running kernel ${running} (${facts.kernel.version ?? "version unknown"}) does not match kernel.version "${recipe.kernel.version}"`,
       fix: "boot a kernel that matches, or set kernel.build: true with pinned sources to build one",
+    },
+  };
+}
+
+/** The build's target, checked against kernel.version as the running kernel is. */
+function previewTarget(recipe: Recipe, p: BuildPreview): { release: string; blocker?: Blocker } {
+  const spec = parseKernelVersion(recipe.kernel.version);
+  const { release, version, buildDir } = p.target;
+  if ("error" in spec || kernelReleaseMatches(spec, version) || kernelReleaseMatches(spec, release))
+    return { release };
+  return {
+    release,
+    blocker: {
+      id: "kernel-version",
+      message: `the build dir ${buildDir} is for ${release} (${version}), which does not match kernel.version "${recipe.kernel.version}"`,
+      fix: "point --kernel-dir at the build dir of a kernel that matches, or change kernel.version",
     },
   };
 }
@@ -208,11 +221,30 @@ export function buildPlan(i: PlanInputs): Plan {
   const { recipe, facts } = i;
   const blockers: Blocker[] = [];
   const warnings: string[] = [];
-  const target = targetRelease(recipe, facts);
-  if (target.blocker) blockers.push(target.blocker);
-  const release = target.release;
   const buildsKernel = recipe.kernel.build;
-  const version = buildsKernel ? release.replace(/[^0-9.].*$/, "") : facts.kernel.version;
+  const fromBundle = i.from !== undefined;
+  // A netmap build here is resolved once, as `build` resolves it: the plan names its target
+  // (a --kernel-dir's release, not the running one), its sources and its exact commands.
+  let preview: BuildPreview | undefined;
+  if (!buildsKernel && !fromBundle) {
+    try {
+      preview = previewBuild({ recipe, cacheDir: i.cacheDir, root: facts.root, jobs: i.jobs }, i.drivers);
+    } catch (e) {
+      if (!(e instanceof ProvisionError)) throw e;
+      if (recipe.kernel.buildDir)
+        blockers.push({
+          id: "build-dir",
+          message: e.message,
+          fix: e.hint ?? "pass --kernel-dir <build dir>",
+        });
+    }
+  }
+  const target = preview ? previewTarget(recipe, preview) : targetRelease(recipe, facts);
+  if ("blocker" in target && target.blocker) blockers.push(target.blocker);
+  const release = target.release;
+  const version = buildsKernel
+    ? release.replace(/[^0-9.].*$/, "")
+    : (preview?.target.version ?? facts.kernel.version);
   const legacy = recipe.netmap.layout === "legacy-make";
   const moduleFile = `${recipe.netmap.moduleName}.ko`;
 
@@ -231,10 +263,11 @@ export function buildPlan(i: PlanInputs): Plan {
   const doctor: DoctorCheck[] = buildsKernel
     ? []
     : runDoctor(facts, { drivers: recipe.drivers, emulatedOk: recipe.emulatedOk });
-  const fromBundle = i.from !== undefined;
   for (const c of doctor.filter((c) => c.blocksUp)) {
     if (c.id.startsWith("management")) continue; // judged below, against the drivers actually swapped
     if (fromBundle && BUILD_ONLY_CHECKS.has(c.id)) continue;
+    // The build's own resolve found the target's build dir and sources (a --kernel-dir, say).
+    if (preview && (c.id === "build-dir" || c.id === "sources")) continue;
     blockers.push({
       id: c.id,
       message: `${c.title}: ${c.found}`,
@@ -359,7 +392,15 @@ export function buildPlan(i: PlanInputs): Plan {
           cmd(["cp", configFrom, join(out, ".config")], true),
           sc("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", ""),
           ...(recipe.kernel.localversion
-            ? [sc("--set-str", "LOCALVERSION", recipe.kernel.localversion, "--disable", "LOCALVERSION_AUTO")]
+            ? [
+                sc(
+                  "--set-str",
+                  "LOCALVERSION",
+                  localversionSuffix(recipe.kernel.localversion),
+                  "--disable",
+                  "LOCALVERSION_AUTO",
+                ),
+              ]
             : []),
           mk(old),
           ...(symbols.length ? [sc(...symbols.flatMap((x) => ["--module", x])), mk(old)] : []),
@@ -421,13 +462,21 @@ export function buildPlan(i: PlanInputs): Plan {
       }),
     );
   } else if (!fromBundle) {
-    if (!facts.kernel.build.exists)
+    if (!preview && !recipe.kernel.buildDir && !facts.kernel.build.exists)
       blockers.push({
         id: "build-dir",
         message: `no build dir for ${release} at ${facts.kernel.build.path}`,
         fix: `install the headers of ${release} (Debian: apt-get install linux-headers-${release})`,
       });
-    if (recipe.kernel.sources.kind === "local") kernelSources = recipe.kernel.sources.path;
+    if (preview) {
+      kernelSources = preview.kernelSources.dir ?? "";
+      if (!kernelSources && swapped.some((d) => i.drivers.get(d.token).kind === "internal"))
+        blockers.push({
+          id: "kernel-sources",
+          message: `no full sources of ${version ?? release}: patched in-kernel drivers are copied from them`,
+          fix: `install them (Debian/Ubuntu: apt install linux-source-${(version ?? release).split(".").slice(0, 2).join(".")}) or pass --kernel-sources <tree of ${version ?? release}>`,
+        });
+    } else if (recipe.kernel.sources.kind === "local") kernelSources = recipe.kernel.sources.path;
     else if (facts.kernel.sources.kind === "tarball" && facts.kernel.sources.path && version) {
       // As toolkit/sources/kernel-sources.ts does it: the top folder stripped, into <version>/.
       kernelSources = join(ksrcCache, version);
@@ -560,7 +609,11 @@ export function buildPlan(i: PlanInputs): Plan {
   // A fresh build dir per run (kept with its logs on failure); artifacts then go to <cache>/builds/<key>/.
   const buildDir = join(cache, "work", "<run>", "build");
   const outDir = legacy ? join(srcDir, "LINUX") : buildDir;
-  if (!fromBundle) {
+  if (preview) {
+    // The build's own steps, described from the same resolve `build` runs on (build/pipeline.ts).
+    for (const d of describeBuild(preview))
+      steps.push(d.id === "sources" ? { ...d, dependsOn: afterSources } : d);
+  } else if (!fromBundle) {
     const ext = swapped
       .map((d) => i.drivers.get(d.token))
       .filter(
@@ -754,9 +807,10 @@ export function buildPlan(i: PlanInputs): Plan {
       notes: affected.length > 0 ? [`affects ${affected.join(", ")}`] : [],
     }),
   );
+  // up runs pkt-gen from where the artifacts stay: the bundle, or the build cache entry.
   const pktgen = fromBundle
     ? join("<unpacked bundle>", "artifacts", "build-apps", "pkt-gen", "pkt-gen")
-    : join(outDir, "build-apps", "pkt-gen", "pkt-gen");
+    : join(cache, "builds", "<key>", "artifacts", legacy ? "examples/pkt-gen" : "build-apps/pkt-gen/pkt-gen");
   const verifyCmds: PlannedCommand[] = [cmd(["dmesg"], false)];
   if (recipe.netmap.apps.includes("pkt-gen")) {
     const smoke = smokeArgvs(pktgen, recipe.verify.pktgen);

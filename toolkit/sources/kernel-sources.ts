@@ -136,7 +136,17 @@ export interface KernelSourcesOptions {
   logFile?: string;
 }
 
-const MARKER = ".netmap-provision-unpacked";
+/** Written into an unpacked tree before its rename: the tree is whole. */
+export const KERNEL_SOURCES_MARKER = ".netmap-provision-unpacked";
+const MARKER = KERNEL_SOURCES_MARKER;
+
+/** Where a tarball of Linux `version` is unpacked once, for every build of that version. */
+export const kernelSourcesCacheDir = (cacheDir: string, version: string): string =>
+  join(cacheDir, "kernel-sources", version);
+
+/** The private dir an unpack goes to before its rename into place (a placeholder in `plan`). */
+export const kernelSourcesUnpackDir = (cacheDir: string): string =>
+  join(cacheDir, "kernel-sources", ".unpack-<tmp>");
 
 /** The distro source package tarball for a version, if installed. */
 export function distroSourceTarball(version: string, root = "/"): string | undefined {
@@ -183,7 +193,7 @@ export async function ensureKernelSources(
     if (v !== target.version) throw mismatch(o.given, v ?? "an unknown version", target);
     return { dir: o.given, version: v, origin: "given" };
   }
-  const dir = join(o.cacheDir, "kernel-sources", target.version);
+  const dir = kernelSourcesCacheDir(o.cacheDir, target.version);
   if (existsSync(join(dir, MARKER)) && treeMakefileVersion(dir) === target.version) {
     return { dir, version: target.version, origin: "cache" };
   }

@@ -1,0 +1,99 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import test from "ava";
+import { buildSteps, runBuild } from "../../toolkit/build/pipeline.js";
+import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
+import { createExec, type ExecLogEntry, quoteArgv } from "../../toolkit/core/exec.js";
+import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
+import { gatherPlanInputs } from "../../toolkit/plan/inputs.js";
+import { buildPlan } from "../../toolkit/plan/plan.js";
+import { loadRecipe } from "../../toolkit/recipe/load.js";
+import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { debianKernel } from "../helpers/debian-kernel.js";
+import { standinDir } from "../helpers/kernel-sources.js";
+import { repoRoot } from "../helpers/paths.js";
+
+/*
+ * The agreement test (issue 12): `plan` prints the commands, then `build` runs through a
+ * recording exec on this host (Debian's installed headers and linux-source package, the
+ * stand-in as netmap): every command the build runs must be in the plan printed before it
+ * (placeholders <run>, <tmp>, <key> stand for what only the run knows), and every command
+ * the plan names for the build steps must run. Read-only probes the build makes to learn
+ * about the host are the exception, listed in PROBES.
+ */
+
+const debian = debianKernel();
+const catalog = loadDriverCatalog();
+const knownDrivers = catalog.list().map((d) => d.token);
+// One cache for the recipes in turn: the first unpacks the distro's sources, the second finds them.
+const cacheDir = join(repoRoot, ".cache", "agreement", `run-${process.pid}`);
+const stateDir = join(cacheDir, "state");
+const BUILD_STEPS = new Set(buildSteps().map((s) => s.describe().id));
+
+/** Probes: they read the host (compiler identity, kbuild's variables, `make -n` for the bar's end). */
+const PROBES: Array<(argv: readonly string[]) => boolean> = [
+  (a) => a[0] === "cc" && a[1] === "--version",
+  (a) => a.includes("np-print-vars"),
+  (a) => a[0] === "make" && a[1] === "-n",
+];
+
+test.after.always(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+/** A planned argv/cwd as a pattern: placeholders match one path part the run chose. */
+function pattern(text: string): RegExp {
+  const esc = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${esc.replace(/<(run|tmp|key)>/g, "[^/ ]+")}$`);
+}
+const shown = (argv: readonly string[], cwd?: string) => `${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}`;
+/** Argument by argument (quoting for display would differ around the placeholders). */
+const matches = (p: PlannedCommand, e: ExecLogEntry) =>
+  p.argv.length === e.argv.length &&
+  p.argv.every((a, i) => pattern(a).test(e.argv[i] ?? "")) &&
+  (p.cwd === undefined || (e.cwd !== undefined && pattern(p.cwd).test(e.cwd)));
+
+for (const name of ["default", "debian-12"]) {
+  test.serial(
+    `${name}.yaml: every command build runs is in the plan printed before it, and every planned one runs`,
+    async (t) => {
+      const { recipe } = applyOverrides(
+        loadRecipe(join(repoRoot, "recipes", `${name}.yaml`), { knownDrivers }).recipe,
+        { netmapSource: standinDir, kernelDir: debian.buildDir, drivers: "e1000" },
+        { knownDrivers },
+      );
+      const inputs = await gatherPlanInputs({
+        recipe,
+        catalog,
+        root: "/",
+        exec: createExec({ dryRun: true }),
+        cacheDir,
+        stateDir,
+      });
+      const plan = buildPlan(inputs);
+      t.is(plan.targetRelease, debian.release, "the plan targets the --kernel-dir's release");
+      const planned = plan.steps.filter((s) => BUILD_STEPS.has(s.id)).flatMap((s) => s.commands);
+      t.true(planned.length > 0);
+
+      const ran: ExecLogEntry[] = [];
+      const res = await runBuild(
+        { recipe, cacheDir, jobs: inputs.jobs, catalog },
+        { exec: createExec({ onCommand: (e) => ran.push(e) }) },
+      );
+      if (!res.ok) return t.fail(`build failed: ${String((res.error as Error)?.message)}`);
+      const commands = ran.filter((e) => !PROBES.some((p) => p(e.argv)));
+      const planText = planned.map((p) => shown(p.argv, p.cwd)).join("\n");
+      for (const e of commands)
+        t.true(
+          planned.some((p) => matches(p, e)),
+          `ran but not planned:\n  ${shown(e.argv, e.cwd)}\nthe plan:\n${planText}`,
+        );
+      for (const p of planned)
+        t.true(
+          commands.some((e) => matches(p, e)),
+          `planned but not run:\n  ${shown(p.argv, p.cwd)}\nran:\n${commands.map((e) => shown(e.argv, e.cwd)).join("\n")}`,
+        );
+      t.log(
+        `${name}: ${commands.length} commands run, ${planned.length} planned, ${ran.length - commands.length} probes`,
+      );
+    },
+  );
+}
