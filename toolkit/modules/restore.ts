@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { StepError, UserError } from "../core/errors.js";
+import { BusyError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { fsyncDir, sha256File, sha256IfExists } from "../state/atomic-file.js";
@@ -74,7 +74,7 @@ export async function recoverPending(
   checkRecoverable(pending, stateDir, opts.root ?? "/");
   const lock = readLock(stateDir);
   if (pending.pid !== process.pid && lock?.pid === pending.pid && isPidAlive(pending.pid))
-    throw new UserError(
+    throw new BusyError(
       `transaction ${pending.txid} is still running in pid ${pending.pid}`,
       `wait for pid ${pending.pid} to finish`,
     );
