@@ -83,6 +83,18 @@ export class StepError extends ProvisionError {
   }
 }
 
+/**
+ * Undo found a file holding neither what netmap-provision wrote nor what was there before:
+ * something else changed it since, so it is left alone unless `--force` says to overwrite it.
+ */
+export class ForeignFileError extends StepError {
+  readonly path: string;
+  constructor(path: string, message: string, hint: string) {
+    super("undo", message, hint);
+    this.path = path;
+  }
+}
+
 /** Something timed out (a guest boot, a module unload). */
 export class TimeoutError extends ProvisionError {
   constructor(message: string, hint?: string) {
