@@ -10,7 +10,8 @@ import {
   setCommandName,
   terminalSafe,
 } from "../../toolkit/cli/output.js";
-import { ProvisionError, RecipeError, UserError } from "../../toolkit/core/errors.js";
+import { ProvisionError, RecipeError, RollbackError, UserError } from "../../toolkit/core/errors.js";
+import { reportError } from "../../toolkit/up/report.js";
 import { type HostileCase, hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
 
 /**
@@ -289,6 +290,26 @@ test("jsonDocument: an unexpected error is exit 70 with a message; failWith and 
   });
   t.like(jsonDocument(0), { ok: true, command: "up" });
   t.is(new UserError("x").exitCode, 2);
+  resetJsonRun();
+});
+
+test("jsonDocument: an up or down report's RollbackError keeps its recovery lines (exit 3)", (t) => {
+  resetJsonRun();
+  setCommandName("up");
+  const recovery = [
+    "# transaction T is not completely undone; its journal is /j/T.jsonl",
+    "netmap-provision down --force",
+  ];
+  const report = { ok: false, error: reportError(new RollbackError("could not undo", recovery)) };
+  t.deepEqual(report.error.recovery, recovery);
+  printJson(report);
+  failWith(report.error);
+  process.exitCode = 0;
+  t.like(jsonDocument(3), {
+    ok: false,
+    command: "up",
+    error: { message: "could not undo", exitCode: 3, recovery },
+  });
   resetJsonRun();
 });
 

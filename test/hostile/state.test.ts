@@ -348,6 +348,33 @@ const journals: Array<[string, (s: Scratch) => void, RegExp]> = [
     /step #1 write-file path .*outside\/etc\/passwd.*: not installed\.json or a \.conf file up writes/,
   ],
   [
+    "an op netmap-provision never journals (an undo it has no handler for)",
+    (s) => {
+      writeJournal(s, [
+        openLine(s),
+        JSON.stringify({ seq: 1, status: "begin", op: "frobnicate", args: { path: "/etc/passwd" }, at: "x" }),
+      ]);
+    },
+    /the journal .*20260101T000000000Z-up-1\.jsonl holds op "frobnicate" \(step #1\), which netmap-provision never journals in an "up" transaction, so nothing in it is undone/,
+  ],
+  [
+    "an interrupted down naming an op down never journals (it used to be finished around it)",
+    (s) => {
+      writeRecord(s, { modules: [mod({})] });
+      writeJournal(s, [
+        openLine(s).replace('"kind":"up"', '"kind":"down"'),
+        JSON.stringify({
+          seq: 1,
+          status: "begin",
+          op: "unload",
+          args: { module: "e1000", root: s.host },
+          at: "x",
+        }),
+      ]);
+    },
+    /holds op "unload" \(step #1\), which netmap-provision never journals in a "down" transaction/,
+  ],
+  [
     "an interrupted down made for another root (recovery would remove files there)",
     (s) => {
       const there = join(s.outside, "lib/modules", kver, "updates/netmap");

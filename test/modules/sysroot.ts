@@ -11,10 +11,11 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { createExec, type Exec } from "../../toolkit/core/exec.js";
+import { createExec, type Exec, ExecFailure, type ExecResult } from "../../toolkit/core/exec.js";
 import {
   type InstallResult,
   type InstallStrategy,
@@ -22,7 +23,9 @@ import {
   type ModuleArtifact,
 } from "../../toolkit/modules/install.js";
 import { type PersistResult, persistModules } from "../../toolkit/modules/persist.js";
+import { parseProcModules } from "../../toolkit/parse/proc.js";
 import { commit, openTransaction } from "../../toolkit/state/journal.js";
+import type { SwapResult } from "../../toolkit/swap/swap.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
 
@@ -138,15 +141,113 @@ export function snapshotTree(root: string): Record<string, string> {
 }
 
 /**
+ * The kernel's module loader, for a sysroot: `modprobe M`, `rmmod M` and `modinfo` without -b act on
+ * `<root>/proc/modules` and resolve through the sysroot's own modules.dep (the real `modinfo -b`,
+ * read-only), so the swap, its undo and down's unload and reload run against the tree. What each
+ * module was loaded from (real path) is kept beside the root in kmod-loaded.json, on disk, so the
+ * crash children share it. Any other argv goes to the real exec; a module or depmod command that
+ * would act on the host itself is refused.
+ */
+export interface SysrootKmod extends Exec {
+  /** module -> the real path it was loaded from. */
+  loaded(): Record<string, string>;
+}
+
+export function sysrootKmod(root: string, base: Exec = createExec()): SysrootKmod {
+  const procModules = join(root, "proc", "modules");
+  const loadedFile = join(dirname(root), "kmod-loaded.json");
+  const loaded = (): Record<string, string> =>
+    existsSync(loadedFile) ? (JSON.parse(readFileSync(loadedFile, "utf8")) as Record<string, string>) : {};
+  const mods = () => (existsSync(procModules) ? parseProcModules(readFileSync(procModules, "utf8")) : []);
+  const save = (list: ReturnType<typeof mods>, from: Record<string, string>) => {
+    mkdirSync(dirname(procModules), { recursive: true });
+    const line = (m: (typeof list)[number]) =>
+      `${m.name} 16384 ${m.deps.length} ${m.deps.length > 0 ? `${m.deps.join(",")},` : "-"} Live 0xffffffffc0400000`;
+    writeFileSync(procModules, list.map((m) => `${line(m)}\n`).join(""));
+    writeFileSync(loadedFile, `${JSON.stringify(from, null, 2)}\n`);
+  };
+  const result = (argv: readonly string[], exitCode: number, stderr = ""): ExecResult => ({
+    argv,
+    exitCode,
+    stdout: "",
+    stderr,
+    durationMs: 0,
+    timedOut: false,
+    skipped: false,
+  });
+  const modinfo = (args: string[]) =>
+    base.run(["modinfo", "-b", root, "-k", kver, ...args], { reject: false });
+  const modprobe = async (argv: readonly string[], module: string): Promise<ExecResult> => {
+    if (mods().some((m) => m.name === module)) return result(argv, 0);
+    const path = (await modinfo(["-n", module])).stdout.trim();
+    if (!path.startsWith(`${root}/`))
+      return result(
+        argv,
+        1,
+        `modprobe: FATAL: Module ${module} not found in directory ${root}/lib/modules/${kver}`,
+      );
+    const depends = (await modinfo(["-F", "depends", module])).stdout.trim().split(",").filter(Boolean);
+    for (const d of depends) {
+      const r = await modprobe(argv, d);
+      if (r.exitCode !== 0) return r;
+    }
+    const list = mods();
+    for (const d of depends) list.find((m) => m.name === d)?.deps.push(module);
+    list.push({ name: module, size: 16384, refcount: 0, deps: [], taints: "" });
+    save(list, { ...loaded(), [module]: path });
+    return result(argv, 0);
+  };
+  const rmmod = (argv: readonly string[], module: string): ExecResult => {
+    const list = mods();
+    const m = list.find((x) => x.name === module);
+    if (!m) return result(argv, 1, `rmmod: ERROR: Module ${module} is not currently loaded`);
+    if (m.deps.length > 0)
+      return result(argv, 1, `rmmod: ERROR: Module ${module} is in use by: ${m.deps.join(" ")}`);
+    for (const x of list) x.deps = x.deps.filter((d) => d !== module);
+    const from = loaded();
+    delete from[module];
+    save(
+      list.filter((x) => x !== m),
+      from,
+    );
+    return result(argv, 0);
+  };
+  const run = async (argv: readonly string[], o: Parameters<Exec["run"]>[1] = {}): Promise<ExecResult> => {
+    const [cmd, ...args] = argv;
+    const one = args.length === 1 && /^[A-Za-z0-9_-]+$/.test(args[0] ?? "") ? args[0] : undefined;
+    let r: ExecResult;
+    if (cmd === "modprobe" && one) r = await modprobe(argv, one);
+    else if (cmd === "rmmod" && one) r = rmmod(argv, one);
+    else if (cmd === "modinfo" && !args.includes("-b") && (args.includes("-n") || args.includes("-F"))) {
+      const rest = [...args];
+      const k = rest.indexOf("-k");
+      if (k !== -1) rest.splice(k, 2);
+      return modinfo(rest);
+    } else if (
+      ["modprobe", "rmmod", "insmod", "ip"].includes(cmd ?? "") ||
+      (cmd === "depmod" && !args.includes("-b"))
+    )
+      throw new Error(
+        `sysrootKmod: refusing \`${argv.join(" ")}\`: it would act on this machine, not the sysroot`,
+      );
+    else return base.run(argv, o);
+    if (r.exitCode !== 0 && (o.reject ?? true)) throw new ExecFailure(r);
+    return r;
+  };
+  return { dryRun: false, start: base.start, run, loaded };
+}
+
+/**
  * One committed "up" on a sysroot: the stand-ins installed with `strategy`, then (persist) the
- * modules-load.d entry. What the crash child and the persistence tests share.
+ * modules-load.d entry, then (swap, with a sysrootKmod exec) the stock e1000 swapped for the
+ * patched one as `up` does it. What the crash child and the persistence tests share.
  */
 export async function upOnSysroot(
   sr: { root: string; stateDir: string },
-  o: { strategy: InstallStrategy; persist?: boolean; exec?: Exec },
-): Promise<{ install: InstallResult; persist?: PersistResult }> {
+  o: { strategy: InstallStrategy; persist?: boolean; swap?: boolean; exec?: Exec },
+): Promise<{ install: InstallResult; persist?: PersistResult; swap?: SwapResult }> {
   const exec = o.exec ?? createExec();
-  const tx = openTransaction(sr.stateDir, "up", { root: sr.root, command: "test up" });
+  const tx = openTransaction(sr.stateDir, "up", { root: sr.root, kver, command: "test up" });
   const install = await installModules({
     root: sr.root,
     kver,
@@ -169,6 +270,19 @@ export async function upOnSysroot(
         initramfs: "auto",
       })
     : undefined;
+  // Loaded here, as `up` loads its transaction's modules only once recovery is over (up.ts): a
+  // recovery run in this process before it sees the import graph `up`'s recovery sees.
+  const swap = o.swap
+    ? await (await import("../../toolkit/swap/swap.js")).swapDrivers({
+        exec,
+        root: sr.root,
+        kver,
+        tx,
+        netmapModule: "netmap",
+        drivers: ["e1000"],
+        interfaces: [],
+      })
+    : undefined;
   commit(tx);
-  return persist ? { install, persist } : { install };
+  return { install, ...(persist ? { persist } : {}), ...(swap ? { swap } : {}) };
 }

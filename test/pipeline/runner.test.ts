@@ -77,6 +77,80 @@ test("an undo that fails becomes a RollbackError with recovery text", async (t) 
   t.is(r.outcomes[0]?.status, "undo-failed");
 });
 
+/** A step whose undo fails the way undoJournal does, with its forward commands in describe(). */
+function journaledStep(log: Log, undoError: Error): Step {
+  return {
+    describe: () => ({
+      id: "install",
+      title: "Back up and install",
+      mutates: true,
+      dependsOn: [],
+      commands: [
+        { argv: ["depmod", "6.1.0-56-amd64"], mutates: true },
+        { argv: ["modinfo", "-n", "e1000"], mutates: false },
+      ],
+      files: [{ action: "replace", path: "/lib/modules/6.1.0-56-amd64/kernel/e1000.ko" }],
+      checks: [],
+    }),
+    async run() {
+      log.push("run install");
+    },
+    async undo() {
+      throw undoError;
+    },
+  };
+}
+
+test("a failed undo's RollbackError carries the undo's own recovery advice, not the step's forward commands", async (t) => {
+  const advice = [
+    "# transaction T is not completely undone; its journal is /var/lib/netmap-provision/journal/T.jsonl",
+    "#   files: /lib/modules/6.1.0-56-amd64/kernel/e1000.ko",
+    "netmap-provision down --force",
+  ];
+  const log: Log = [];
+  const r = await runSteps(
+    [
+      journaledStep(
+        log,
+        new RollbackError("could not undo transaction T completely:\n  #2 install x: y", advice),
+      ),
+      step("verify", log, { fail: true }),
+    ],
+    ctx(),
+    { renderer: "silent" },
+  );
+  t.true(r.error instanceof RollbackError);
+  const e = r.error as RollbackError;
+  t.is(e.exitCode, 3);
+  t.deepEqual(e.recovery, [
+    '# undo of "Back up and install" failed: could not undo transaction T completely:',
+    ...advice,
+  ]);
+  t.false(
+    e.recovery.some((l) => /^(depmod|modinfo)\b/.test(l)),
+    e.recovery.join("\n"),
+  );
+  t.regex(e.hint ?? "", /netmap-provision down --force/);
+  t.regex(e.message, /verify broke; and undoing the steps before it failed/);
+});
+
+test("an undo failing with a plain error names the step's files, and no forward command as recovery", async (t) => {
+  const log: Log = [];
+  const r = await runSteps(
+    [journaledStep(log, new Error("disk on fire")), step("verify", log, { fail: true })],
+    ctx(),
+    {
+      renderer: "silent",
+    },
+  );
+  const e = r.error as RollbackError;
+  t.true(e instanceof RollbackError);
+  t.deepEqual(e.recovery, [
+    '# undo of "Back up and install" failed: disk on fire',
+    "# the step changes /lib/modules/6.1.0-56-amd64/kernel/e1000.ko: check them by hand",
+  ]);
+});
+
 test("listr2's lines escape control characters and hide URL passwords in titles and progress", async (t) => {
   // listr2 writes to the terminal itself: run it in a child with the plain renderer and read that.
   const runner = new URL("../../toolkit/pipeline/runner.js", import.meta.url).href;

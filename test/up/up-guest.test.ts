@@ -36,7 +36,7 @@ test.after.always(() => {
 });
 
 const runPayload = (
-  mode: "basic" | "crash" | "guard" | "persist",
+  mode: "basic" | "crash" | "crash-up" | "guard" | "persist",
   nics: GuestNic[],
   flags: string[],
   totalTimeoutMs: number,
@@ -89,6 +89,52 @@ test.serial(
     const recovered = (out.runs as Json[]).filter((r) => r.down.report.resumed === "rolled-back").length;
     t.log(
       `covered ${out.runs.length} of ${out.steps} journaled steps (${out.ops.join(", ")}); down rolled back ${recovered} interrupted ups`,
+    );
+  },
+);
+
+test.serial(
+  "guest: up killed at every journaled step, then up again: it says it rolled the interrupted up back and swaps; down after it: the stock e1000 bound and byte-identical",
+  async (t) => {
+    const { out, log } = await runPayload("crash-up", [e1000], ["--from", bundle, ...buildFlags], 3_600_000);
+    t.log(log.split("\n")[0]);
+    t.true(out.trimmed.sameBytes, JSON.stringify(out.trimmed));
+    t.is(out.full.status, 0, JSON.stringify(out.full).slice(0, 3000));
+    t.true(out.steps >= 8, `only ${out.steps} journaled steps`);
+    t.is(out.runs.length, out.steps);
+    for (const r of out.runs as Json[]) {
+      const what = `killed at step ${r.n} (${out.ops[r.n - 1]}): ${JSON.stringify(r.again).slice(0, 2500)}`;
+      t.is(r.upSignal, "SIGKILL", what);
+      // up again: the interrupted transaction undone, and said so; its own transaction committed.
+      t.is(r.again.status, 0, what);
+      t.true(r.again.report.ok, what);
+      t.is(r.again.report.resumed, "rolled-back", what);
+      t.true(r.again.report.changed, what);
+      t.true(
+        r.again.report.warnings.some((w: string) =>
+          /found the interrupted "up" transaction .*; recovering it/.test(w),
+        ),
+        what,
+      );
+      t.true(r.afterAgain.e1000UsesNetmap, what);
+      t.true(r.afterAgain.devNetmap, what);
+      t.regex(r.afterAgain.resolves, /\/updates\/netmap\/e1000\.ko$/, what);
+      t.true(r.afterAgain.installed, what);
+      // down after it: the stock driver back, byte for byte.
+      const after = `${what}; down: ${JSON.stringify(r.down).slice(0, 1500)}`;
+      t.is(r.down.status, 0, after);
+      t.true(r.down.report.ok, after);
+      t.is(r.down.report.resumed, undefined, after);
+      t.is(r.after.eth0Driver, "e1000", after);
+      t.false(r.after.netmapLoaded, after);
+      t.false(r.after.devNetmap, after);
+      t.is(r.after.resolves, out.stockPath, after);
+      t.is(r.after.stockSha256, out.before.stockSha256, after);
+      t.false(r.after.installed, after);
+    }
+    const upMs = (out.runs as Json[]).map((r) => r.again.ms);
+    t.log(
+      `covered ${out.runs.length} of ${out.steps} journaled steps (${out.ops.join(", ")}); up rolled back each interrupted up and swapped (${Math.min(...upMs)}-${Math.max(...upMs)} ms)`,
     );
   },
 );

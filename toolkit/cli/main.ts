@@ -24,6 +24,7 @@ Exit codes:
   3   a step failed and could not be undone; recovery commands were printed
   4   blocked: the host is not ready (see \`doctor\`); nothing was changed
   5   timed out (guest boot, module unload)
+  6   busy: another netmap-provision run holds the lock; nothing was changed
   70  internal error (a bug: please report it)`,
     );
   program.exitOverride();

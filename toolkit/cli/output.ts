@@ -111,8 +111,11 @@ export function jsonError(e: unknown): JsonError {
     return j;
   }
   if (e && typeof e === "object" && "message" in e && "exitCode" in e) {
-    const r = e as { message: unknown; hint?: unknown; exitCode: unknown };
-    return errorShape(String(r.message), r.hint, Number(r.exitCode));
+    const r = e as { message: unknown; hint?: unknown; exitCode: unknown; recovery?: unknown };
+    const j = errorShape(String(r.message), r.hint, Number(r.exitCode));
+    // A report's error (up, down) keeps a RollbackError's recovery lines.
+    if (Array.isArray(r.recovery) && r.recovery.every((l) => typeof l === "string")) j.recovery = r.recovery;
+    return j;
   }
   const x = e instanceof Error ? e : new Error(String(e));
   return {

@@ -19,6 +19,8 @@ export const ExitCode = {
   blocked: 4,
   /** A guest or a step ran out of time. */
   timeout: 5,
+  /** Another netmap-provision run holds the state dir (its lock): nothing was changed; retry once it ends. */
+  busy: 6,
   /** A bug in netmap-provision itself. */
   internal: 70,
 } as const;
@@ -81,10 +83,33 @@ export class StepError extends ProvisionError {
   }
 }
 
+/**
+ * Undo found a file holding neither what netmap-provision wrote nor what was there before:
+ * something else changed it since, so it is left alone unless `--force` says to overwrite it.
+ */
+export class ForeignFileError extends StepError {
+  readonly path: string;
+  constructor(path: string, message: string, hint: string) {
+    super("undo", message, hint);
+    this.path = path;
+  }
+}
+
 /** Something timed out (a guest boot, a module unload). */
 export class TimeoutError extends ProvisionError {
   constructor(message: string, hint?: string) {
     super(message, { hint, exitCode: ExitCode.timeout });
+  }
+}
+
+/**
+ * Another run is busy with the same state dir (it holds the lock, or its transaction is still
+ * running): nothing was changed, and the same command will work once that run ends. Callers that
+ * wait for the other run (the dead-man timer) test for this kind, never for a message.
+ */
+export class BusyError extends ProvisionError {
+  constructor(message: string, hint?: string) {
+    super(message, { hint, exitCode: ExitCode.busy });
   }
 }
 

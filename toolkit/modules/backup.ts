@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { StepError } from "../core/errors.js";
 import { copyFileAtomic, readJsonRecord, sha256File, writeFileAtomic } from "../state/atomic-file.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo } from "../state/undo.js";
 
 /**
  * A verified copy of a file taken before anything touches it, with everything needed to put back
@@ -127,6 +126,8 @@ export function applyMetadata(ref: BackupRef, dest: string): void {
   utimesSync(dest, new Date(), new Date(ref.mtimeMs));
 }
 
-// Backups are content-addressed copies outside the module tree: leaving one behind is harmless and
-// an older installed.json may still point at it, so undoing a backup changes nothing.
-registerUndo("backup", () => {});
+/**
+ * Undo of "backup" (undo-table.ts): nothing. Backups are content-addressed copies outside the module
+ * tree: leaving one behind is harmless and an older installed.json may still point at it.
+ */
+export function undoBackup(): void {}

@@ -1,7 +1,7 @@
 import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo } from "../state/undo.js";
+import type { UndoContext } from "../state/undo.js";
 
 /** argv for depmod on `root` ("/" is the host itself; anything else is a sysroot, via -b). */
 export function depmodArgv(root: string, kver: string): string[] {
@@ -35,10 +35,12 @@ export async function runDepmod(opts: {
   else await run();
 }
 
-// Undoing depmod means running it again once every file is back; running it when nothing changed
-// rewrites the same indexes (depmod output is deterministic), so it is harmless after a crash.
-registerUndo("depmod", (args, ctx) => {
+/**
+ * Undo of "depmod" (undo-table.ts): run it again once every file is back; running it when nothing
+ * changed rewrites the same indexes (depmod output is deterministic), so it is harmless after a crash.
+ */
+export function undoDepmod(args: Record<string, unknown>, ctx: UndoContext): void {
   const root = String(args.root);
   const kver = String(args.kver);
   ctx.defer(`depmod ${root} ${kver}`, () => runDepmod({ root, kver, exec: ctx.exec }));
-});
+}

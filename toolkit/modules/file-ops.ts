@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { StepError } from "../core/errors.js";
+import { ForeignFileError, StepError } from "../core/errors.js";
 import {
   copyFileAtomic,
   fsyncDir,
@@ -9,7 +9,7 @@ import {
   sha256IfExists,
 } from "../state/atomic-file.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo, type UndoContext } from "../state/undo.js";
+import type { UndoContext } from "../state/undo.js";
 import { type BackupRef, restoreFromBackup } from "./backup.js";
 
 /**
@@ -17,9 +17,9 @@ import { type BackupRef, restoreFromBackup } from "./backup.js";
  * (so undoing a step that never happened, or happened twice, is harmless). Paths are real paths.
  */
 
-function foreign(path: string, what: string): StepError {
-  return new StepError(
-    "undo",
+function foreign(path: string, what: string): ForeignFileError {
+  return new ForeignFileError(
+    path,
     `${path} holds neither ${what}: something else changed it since`,
     "look at the file; rerun with --force to overwrite it with the original anyway",
   );
@@ -43,7 +43,10 @@ export function removeDirIfEmpty(path: string, warn?: (m: string) => void): void
   rmdirSync(path);
 }
 
-registerUndo("mkdir", (args, ctx) => removeDirIfEmpty(String(args.path), ctx.warn));
+/** Undo of "mkdir" (undo-table.ts): remove the directory if it is still there and empty. */
+export function undoMkdir(args: Record<string, unknown>, ctx: UndoContext): void {
+  removeDirIfEmpty(String(args.path), ctx.warn);
+}
 
 /**
  * Put `src` at `dest` (temp + rename, mode 0644) and verify it (op "install"). `replaced` is the
@@ -68,7 +71,8 @@ export async function installFile(
   });
 }
 
-function undoInstall(args: Record<string, unknown>, ctx: UndoContext): void {
+/** Undo of "install" (undo-table.ts): the replaced file back from its backup, or the new one removed. */
+export function undoInstall(args: Record<string, unknown>, ctx: UndoContext): void {
   const dest = String(args.dest);
   const replaced = args.replaced as BackupRef | undefined;
   removeStrayTemp(dest);
@@ -83,7 +87,6 @@ function undoInstall(args: Record<string, unknown>, ctx: UndoContext): void {
     fsyncDir(dirname(dest));
   }
 }
-registerUndo("install", undoInstall);
 
 /**
  * Rename `path` to `to` (op "move-aside"), as the 2012 procedure did with e1000.ko -> e1000.ko-bak
@@ -102,7 +105,8 @@ export async function moveAside(tx: Transaction, path: string, to: string): Prom
   });
 }
 
-registerUndo("move-aside", (args, ctx) => {
+/** Undo of "move-aside" (undo-table.ts): the very same file renamed back. */
+export function undoMoveAside(args: Record<string, unknown>, ctx: UndoContext): void {
   const path = String(args.path);
   const to = String(args.to);
   if (!existsSync(to)) return; // never moved, or already moved back
@@ -115,4 +119,4 @@ registerUndo("move-aside", (args, ctx) => {
   }
   renameSync(to, path);
   fsyncDir(dirname(path));
-});
+}

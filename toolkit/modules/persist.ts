@@ -7,7 +7,6 @@ import { underRoot } from "../core/paths.js";
 import { sha256File, sha256IfExists } from "../state/atomic-file.js";
 import type { InstalledFile, InstalledRecord } from "../state/installed.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo } from "../state/undo.js";
 import { type BackupRef, backupFile, restoreFromBackup } from "./backup.js";
 import { makeDirs } from "./file-ops.js";
 import type { ModuleArtifact } from "./install.js";
@@ -228,10 +227,13 @@ export function persistenceInPlace(root: string, rec: InstalledRecord): boolean 
   );
 }
 
-// A crash during or after the regeneration: the backup taken just before is the old image.
-registerUndo("regenerate-initramfs", (args) => {
+/**
+ * Undo of "regenerate-initramfs" (undo-table.ts), after a crash during or after the regeneration:
+ * the backup taken just before is the old image.
+ */
+export function undoRegenerateInitramfs(args: Record<string, unknown>): void {
   const path = String(args.path);
   const previous = args.previous as BackupRef;
   if (sha256IfExists(path) === previous.sha256) return;
   restoreFromBackup(previous, path);
-});
+}

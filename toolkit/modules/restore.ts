@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { StepError, UserError } from "../core/errors.js";
+import { BusyError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { fsyncDir, sha256File, sha256IfExists } from "../state/atomic-file.js";
@@ -23,13 +23,11 @@ import {
 import { journalPathProblems } from "../state/journal-policy.js";
 import { isPidAlive, readLock } from "../state/lock.js";
 import { undoJournal } from "../state/undo.js";
+import { checkJournalOps } from "../state/undo-table.js";
 import { restoreFromBackup } from "./backup.js";
 import { runDepmod } from "./depmod.js";
 import { removeDirIfEmpty } from "./file-ops.js";
 import { resolveModule } from "./resolve.js";
-// Register the undo handlers an "up" journal being recovered may contain.
-import "./write-file.js";
-import "./persist.js";
 
 export interface RestoreOptions {
   /** "/" for the host, or the sysroot the install was made under. */
@@ -74,7 +72,7 @@ export async function recoverPending(
   checkRecoverable(pending, stateDir, opts.root ?? "/");
   const lock = readLock(stateDir);
   if (pending.pid !== process.pid && lock?.pid === pending.pid && isPidAlive(pending.pid))
-    throw new UserError(
+    throw new BusyError(
       `transaction ${pending.txid} is still running in pid ${pending.pid}`,
       `wait for pid ${pending.pid} to finish`,
     );
@@ -116,10 +114,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreReport> {
 }
 
 /**
- * Refuse (exit 2) an interrupted transaction recovery must not act on: one written for another
- * root, or whose steps name paths outside what `up` writes (a forged or damaged journal).
+ * Refuse (exit 2) an interrupted transaction recovery must not act on: one naming an op its kind
+ * never journals (undo-table.ts), one written for another root, or one whose steps name paths
+ * outside what `up` writes (a forged or damaged journal).
  */
 export function checkRecoverable(pending: JournalState, stateDir: string, root: string): void {
+  checkJournalOps(pending);
   const hint = `inspect ${pending.file} by hand; move it out of the journal directory once the host is checked`;
   const jroot = pending.meta.root;
   if (jroot !== undefined && (typeof jroot !== "string" || resolve(jroot) !== resolve(root)))

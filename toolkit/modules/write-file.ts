@@ -1,6 +1,6 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { StepError } from "../core/errors.js";
+import { ForeignFileError } from "../core/errors.js";
 import {
   fsyncDir,
   removeStrayTemp,
@@ -10,7 +10,7 @@ import {
 } from "../state/atomic-file.js";
 import { type InstalledRecord, installedPath, serializeInstalled } from "../state/installed.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo } from "../state/undo.js";
+import type { UndoContext } from "../state/undo.js";
 import { type BackupRef, backupFile, restoreFromBackup } from "./backup.js";
 
 /**
@@ -51,15 +51,16 @@ export async function writeInstalledJournaled(
   });
 }
 
-registerUndo("write-file", (args, ctx) => {
+/** Undo of "write-file" (undo-table.ts): the previous content back from its backup, or the file removed. */
+export function undoWriteFile(args: Record<string, unknown>, ctx: UndoContext): void {
   const path = String(args.path);
   const previous = args.previous as BackupRef | undefined;
   removeStrayTemp(path);
   const cur = sha256IfExists(path);
   if (cur === previous?.sha256) return; // never written, or already undone
   if (cur !== args.sha256 && !ctx.force)
-    throw new StepError(
-      "undo",
+    throw new ForeignFileError(
+      path,
       `${path} was changed by something else after netmap-provision wrote it`,
       "look at it; rerun with --force to put the previous content back anyway",
     );
@@ -68,4 +69,4 @@ registerUndo("write-file", (args, ctx) => {
     unlinkSync(path);
     fsyncDir(dirname(path));
   }
-});
+}

@@ -41,7 +41,8 @@ export interface RunOptions {
 /**
  * Run steps in order as listr2 tasks. A step whose dependency failed or was skipped is skipped
  * and says why. On failure the steps that passed are undone in reverse order (an explicit undo
- * stack, never a process exit hook); an undo that fails turns the result into a RollbackError.
+ * stack, never a process exit hook); an undo that fails turns the result into a RollbackError
+ * whose recovery is what that undo said (a journal's RollbackError carries the real advice).
  */
 export async function runSteps<C extends StepContext>(
   steps: Step<C>[],
@@ -145,10 +146,14 @@ export async function runSteps<C extends StepContext>(
           o.status = "undo-failed";
           o.message = err instanceof Error ? err.message : String(err);
         }
-        recovery.push(
-          `# undo of "${d.title}" failed: ${o?.message ?? ""}`,
-          ...d.commands.map((c) => c.argv.join(" ")),
-        );
+        // The undo's own advice (a journal's: the steps left, their files, the `down` that resumes
+        // it), never the step's forward commands: running depmod or modinfo again recovers nothing.
+        recovery.push(`# undo of "${d.title}" failed: ${firstLine(o?.message ?? "")}`);
+        if (err instanceof RollbackError) recovery.push(...err.recovery);
+        else {
+          const files = d.files.map((f) => f.path);
+          if (files.length > 0) recovery.push(`# the step changes ${files.join(", ")}: check them by hand`);
+        }
       }
     }
     if (recovery.length > 0) {
@@ -161,6 +166,8 @@ export async function runSteps<C extends StepContext>(
   }
   return { ok: false, outcomes: steps.map((s) => mustOutcome(outcomes, s)), error: firstError };
 }
+
+const firstLine = (text: string): string => text.split("\n")[0] ?? "";
 
 function mustOutcome<C extends StepContext>(outcomes: Map<string, StepOutcome>, s: Step<C>): StepOutcome {
   const d = s.describe();

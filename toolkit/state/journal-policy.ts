@@ -3,6 +3,7 @@ import { underRoot } from "../core/paths.js";
 import { isKernelRelease } from "../host/release-name.js";
 import { initramfsImages } from "./installed-policy.js";
 import type { JournalState } from "./journal.js";
+import { isUndoOp } from "./undo-table.js";
 
 /**
  * What an interrupted `up` journal may ask recovery to undo. Undoing puts backups back over
@@ -15,17 +16,6 @@ const MODULE_FILE = /\.ko(\.xz|\.zst|\.gz)?$/;
 const MODULE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9._:@-]{0,14}$/;
 const IP_ADDRESS = /^[0-9A-Fa-f][0-9A-Fa-f.:]{0,44}$/;
-const UP_OPS = new Set([
-  "mkdir",
-  "backup",
-  "install",
-  "move-aside",
-  "write-file",
-  "regenerate-initramfs",
-  "depmod",
-  "load",
-  "unload",
-]);
 
 const clean = (p: unknown): p is string =>
   typeof p === "string" && p.startsWith("/") && !p.includes("\0") && posix.normalize(p) === p;
@@ -92,7 +82,8 @@ export function journalPathProblems(j: JournalState, stateDir: string, root: str
       if (v !== undefined && (typeof v !== "string" || resolve(v) !== resolve(root)))
         bad(`${key} ${JSON.stringify(v)}`, `not this run's root ${root}`);
     };
-    if (!UP_OPS.has(s.op)) {
+    // The ops are the undo table's (checkJournalOps refuses any other before this runs).
+    if (!isUndoOp(s.op)) {
       bad("", "not a step `up` journals");
       continue;
     }
@@ -156,6 +147,14 @@ export function journalPathProblems(j: JournalState, stateDir: string, root: str
           if (i?.mtu !== undefined && i.mtu !== null && !Number.isInteger(i.mtu)) bad("mtu", "not a number");
         }
         break;
+      }
+      case "backup":
+        // Its undo changes nothing (the copy is kept); the backups other steps put back are checked there.
+        break;
+      default: {
+        // Every op of the undo table has its rules here: a new op cannot be undone unchecked.
+        const unchecked: never = s.op;
+        bad("", `no path rules for op ${String(unchecked)}`);
       }
     }
   }

@@ -28,8 +28,8 @@ import { issueText } from "./state-file.js";
  *   …
  *   {"status":"commit","at":"…"}            (or "rolled-back" once a failed/torn run was undone)
  *
- * Ops are plain data: the op set is open (load/unload are added by other code); undo handlers are
- * looked up by op name (see undo.ts).
+ * Ops are plain data; the set is closed: undo-table.ts lists every op and its undo, and a journal
+ * naming any other op is refused (exit 2) before recovery undoes anything.
  */
 
 export type TransactionKind = "up" | "down";

@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { fileKind, readBoundedText } from "../core/bounded-read.js";
-import { UserError } from "../core/errors.js";
+import { BusyError, UserError } from "../core/errors.js";
 import { checkDirOption } from "./dirs.js";
 
 /** Where the toolkit keeps its lock, journal, backups and installed.json on a real host. */
@@ -32,8 +32,8 @@ export interface LockHandle {
   release(): void;
 }
 
-/** Another live process holds the lock: nothing was changed. */
-export class LockHeldError extends UserError {
+/** Another live process holds the lock: nothing was changed (exit 6, ExitCode.busy). */
+export class LockHeldError extends BusyError {
   readonly holder: LockInfo;
   constructor(path: string, holder: LockInfo) {
     super(
@@ -135,7 +135,7 @@ export function acquireLock(
         `took over a stale lock ${path} left by pid ${holder.pid} (started ${holder.startedAt}, ${holder.command}): that process no longer exists`,
       );
     }
-    throw new UserError(`could not take the lock ${path}: it keeps changing hands`, "retry in a moment");
+    throw new BusyError(`could not take the lock ${path}: it keeps changing hands`, "retry in a moment");
   } finally {
     if (existsSync(tmp)) unlinkSync(tmp);
   }

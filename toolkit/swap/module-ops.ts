@@ -5,7 +5,7 @@ import { runDepmod } from "../modules/depmod.js";
 import { explainModuleLoadError } from "../parse/dmesg.js";
 import { parseProcModules } from "../parse/proc.js";
 import type { Transaction } from "../state/journal.js";
-import { registerUndo, type UndoContext } from "../state/undo.js";
+import type { UndoContext } from "../state/undo.js";
 import { type InterfaceState, restoreInterfaceState } from "./iface-state.js";
 
 /** Unloading can block on a busy device; loading probes hardware: neither may hang a run. */
@@ -79,21 +79,21 @@ export async function loadJournaled(
   });
 }
 
-// Undo of "load": the module may or may not have been loaded when the run stopped; look first.
-registerUndo("load", async (args, ctx) => {
+/** Undo of "load" (undo-table.ts): the module may or may not have been loaded when the run stopped; look first. */
+export async function undoLoad(args: Record<string, unknown>, ctx: UndoContext): Promise<void> {
   const module = String(args.module);
   const root = String(args.root ?? "/");
   if (isLoaded(root, module)) await rmmod(ctx.exec, module);
-});
+}
 
 /**
- * Undo of "unload": the stock module can only come back once every file is back and depmod has
+ * Undo of "unload" (undo-table.ts): the stock module can only come back once every file is back and depmod has
  * run, which the journal's later steps (undone first) do not guarantee yet. So the reloads are
  * collected and run once, deferred to after all file undos: depmod, modprobe in unload order
  * reversed, then the interfaces' addresses and routes.
  */
 const reloads = new WeakMap<UndoContext, UnloadArgs[]>();
-registerUndo("unload", (args, ctx) => {
+export function undoUnload(args: Record<string, unknown>, ctx: UndoContext): void {
   const a = args as UnloadArgs;
   let list = reloads.get(ctx);
   if (!list) {
@@ -117,4 +117,4 @@ registerUndo("unload", (args, ctx) => {
     });
   }
   list.push(a);
-});
+}

@@ -1,4 +1,4 @@
-import type { ProvisionError } from "../core/errors.js";
+import { type ProvisionError, RollbackError } from "../core/errors.js";
 import type { PersistResult } from "../modules/persist.js";
 import type { StepOutcome } from "../pipeline/runner.js";
 import type { VerifyReport } from "../verify/report.js";
@@ -11,6 +11,8 @@ export interface ReportError {
   message: string;
   hint?: string;
   exitCode: number;
+  /** Exit 3: what to do by hand (the journal's advice: steps left, files, the `down` to run). */
+  recovery?: string[];
 }
 
 /** `up --json` (contract shared with `try`). */
@@ -54,5 +56,6 @@ export const reportStep = (o: StepOutcome): ReportStep => {
 export function reportError(err: ProvisionError): ReportError {
   const e: ReportError = { message: err.message, exitCode: err.exitCode };
   if (err.hint) e.hint = err.hint;
+  if (err instanceof RollbackError) e.recovery = err.recovery;
   return e;
 }

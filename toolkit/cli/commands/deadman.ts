@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import { ExitCode } from "../../core/errors.js";
 import { createExec } from "../../core/exec.js";
 import { checkDirOption } from "../../state/dirs.js";
 import { readLock } from "../../state/lock.js";
@@ -51,7 +52,8 @@ export const deadmanCommand = {
             fromDeadman: true,
             warn: log,
           });
-          if (r.error?.message.startsWith("another netmap-provision run holds the lock")) {
+          // Busy (exit 6): up holds the lock, or its transaction is still running.
+          if (r.error?.exitCode === ExitCode.busy) {
             if (i === 0) log(`waiting for the lock (${readLock(flags.stateDir)?.command ?? "?"})`);
             await sleep(1000);
             continue;
