@@ -8,7 +8,7 @@ import { repoRoot } from "./paths.js";
 export const standinDir: string = join(repoRoot, "test", "fixtures", "netmap-standin");
 
 /** The same stand-in in netmap's old layout (v11.0: no configure, `make KSRC=`, netmap_lin.ko). */
-export const legacyStandinDir: string = join(standinDir, "legacy");
+export const legacyStandinDir: string = join(repoRoot, "test", "fixtures", "netmap-standin-legacy");
 
 /** Where unpacked kernel sources are kept between test runs (gitignored). */
 export const ksrcCacheDir: string = join(repoRoot, ".cache", "ksrc");

@@ -19,7 +19,7 @@ import { buildStandinBundle } from "../helpers/standin-bundle.js";
  * netmap layout legacy-make (`make KSRC=`, then `make KSRC= apps`), module netmap_lin, drivers
  * [e1000], strategy replace (the stock e1000.ko renamed to e1000.ko-bak), verify with its dmesg
  * patterns (`# error 0`, the 2012 wording) and its pkt-gen. netmap is the stand-in in its old
- * layout (test/fixtures/netmap-standin/legacy), built once on the host through the toolkit; in
+ * layout (test/fixtures/netmap-standin-legacy), built once on the host through the toolkit; in
  * the guest the real CLI runs up, status, up again and down as root
  * (test/fixtures/guest/up-payload.mjs, mode "seed"). One boot.
  */
