@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { readBundle, writeBundle } from "../../toolkit/build/bundle.js";
@@ -9,7 +9,7 @@ import { createExec } from "../../toolkit/core/exec.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
 import { ensureKernelSources, readKernelTarget } from "../../toolkit/sources/kernel-sources.js";
 import { debianKernel, reEscape } from "../helpers/debian-kernel.js";
-import { standinDir, unpackedDriverSources } from "../helpers/kernel-sources.js";
+import { legacyStandinDir, standinDir, unpackedDriverSources } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
 
 /**
@@ -256,5 +256,83 @@ test.serial(
       wrong?.message ?? "",
       new RegExp(`built for ${reEscape(RELEASE)}, but this host runs ${reEscape(OTHER_RELEASE)}`),
     );
+  },
+);
+
+/** A recipe in the seed's netmap layout (legacy-make, netmap_lin) on the stand-in's old layout. */
+function legacyRecipe(sources: string): BuildRequest["recipe"] {
+  const text = `name: build-test-legacy
+kernel:
+  version: running
+  buildDir: ${KDIR}
+  sources: { kind: local, path: ${sources} }
+netmap:
+  source: { kind: local, path: ${legacyStandinDir} }
+  layout: legacy-make
+  apps: [pkt-gen]
+drivers: [e1000]
+modules:
+  strategy: replace
+`;
+  return parseRecipeText(text, "build-test-legacy.yaml", { knownDrivers }, repoRoot);
+}
+
+test.serial(
+  "legacy layout: a copy of the tree, `make KSRC= SRC=` then `apps`; netmap_lin.ko, LINUX/e1000/e1000.ko depending on it, examples/pkt-gen",
+  async (t) => {
+    const r = await runBuild(
+      { recipe: legacyRecipe(kernelSources), cacheDir, offline: true, jobs: 2 },
+      { exec },
+    );
+    t.true(r.ok, String((r.error as Error | undefined)?.message));
+    t.is(r.state.netmap?.layout, "legacy-make");
+    t.is(r.state.configure, undefined, "no configure before v11.1");
+    const m = r.manifest;
+    if (!m || !r.artifactsDir) return t.fail("no manifest");
+    t.is(m.netmapModule, "netmap_lin");
+    t.deepEqual(m.native, ["e1000"]);
+    const netmap = m.modules.find((x) => x.name === "netmap_lin");
+    const e1000 = m.modules.find((x) => x.name === "e1000");
+    t.is(netmap?.path, "LINUX/netmap_lin.ko");
+    t.is(e1000?.path, "LINUX/e1000/e1000.ko");
+    t.is(e1000?.driver, "e1000");
+    t.deepEqual(e1000?.depends, ["netmap_lin"]);
+    t.is(netmap?.vermagic.split(" ")[0], RELEASE);
+    t.deepEqual(
+      m.apps.map((a) => [a.name, a.path]),
+      [["pkt-gen", "examples/pkt-gen"]],
+    );
+    // The source tree itself is never built in: the build made its copy.
+    t.false(existsSync(join(legacyStandinDir, "LINUX", "netmap_lin.ko")));
+    t.false(existsSync(join(legacyStandinDir, "LINUX", "e1000")));
+    const makeLog = readFileSync(join(r.cacheEntry as string, "logs", "make.log"), "utf8");
+    t.regex(makeLog, /expecting 5 objects \(netmap_lin 1, e1000\/e1000 4, 0 user-space\)/);
+    t.regex(makeLog, /^# compiled 5\/5 objects/m);
+    t.true(
+      makeLog.includes(`KSRC=${KDIR} SRC=${kernelSources}`),
+      "the kernel sources reach the old Makefile as SRC=",
+    );
+  },
+);
+
+test.serial(
+  "legacy layout, kernel sources without e1000: the old make exits 0 without it, and the manifest step says so",
+  async (t) => {
+    // A tree of the right version with no drivers in it: v11.0's make copies nothing and goes on.
+    const bare = join(cacheDir, "bare-ksrc");
+    mkdirSync(bare, { recursive: true });
+    copyFileSync(join(kernelSources, "Makefile"), join(bare, "Makefile"));
+    // Its own cache: the key does not name the kernel sources, so the first legacy build would be a hit.
+    const r = await runBuild(
+      { recipe: legacyRecipe(bare), cacheDir: join(cacheDir, "bare-cache"), offline: true, jobs: 2 },
+      { exec },
+    );
+    t.false(r.ok);
+    t.is(status(r, "make"), "passed");
+    t.is(status(r, "manifest"), "failed");
+    const e = r.error as StepError;
+    t.true(e instanceof StepError);
+    t.regex(e.message, /e1000 was to be built natively .* but make produced no LINUX\/e1000\/e1000\.ko/);
+    t.regex(e.hint ?? "", /netmap's old Makefile, which leaves out a driver/);
   },
 );

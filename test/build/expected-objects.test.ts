@@ -1,4 +1,4 @@
-import { cpSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import {
@@ -6,12 +6,18 @@ import {
   describeExpected,
   expectedObjects,
   kbuildDirObjects,
+  legacyDriverSource,
   parseDriversMak,
   parseMakeVars,
 } from "../../toolkit/build/expected-objects.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { createMakeProgress } from "../../toolkit/parse/make-progress.js";
-import { ensureKernelDriverSources, kernelHeaders, standinDir } from "../helpers/kernel-sources.js";
+import {
+  ensureKernelDriverSources,
+  kernelHeaders,
+  legacyStandinDir,
+  standinDir,
+} from "../helpers/kernel-sources.js";
 import { fixture } from "../helpers/paths.js";
 import { tempDirs } from "../helpers/temp.js";
 
@@ -99,6 +105,33 @@ test("the netmap stand-in's configure output: netmap 1, e1000 4, pkt-gen 1", asy
   t.is(e.userCompiles, 1, "pkt-gen, one `cc ... pkt-gen.c -o pkt-gen`");
   t.is(e.total, 6);
   t.deepEqual(e.unresolved, []);
+});
+
+test("the stand-in's old layout (make KSRC= SRC= in LINUX/ of a copy): netmap_lin 1, e1000 4 from SRC", async (t) => {
+  const ksrc = ensureKernelDriverSources();
+  const { kdir } = kernelHeaders();
+  // Copied as the build step copies a legacy tree (links to the shared stand-in files kept).
+  const top = join(tmp("np-expected-legacy-"), "netmap");
+  cpSync(legacyStandinDir, top, { recursive: true });
+  const dir = join(top, "LINUX");
+  const makeArgs = [`KSRC=${kdir}`, `SRC=${ksrc}`];
+  const e = await expectedObjects({ dir, kernelDir: kdir, drivers: ["e1000"], exec, makeArgs });
+  t.deepEqual(e.modules, {
+    netmap_lin: ["netmap_standin.o"],
+    // no drivers.mak before configure existed: read where the old Makefile copies e1000 from
+    "e1000/e1000": ["e1000_main.o", "e1000_hw.o", "e1000_ethtool.o", "e1000_param.o"],
+  });
+  t.is(e.userCompiles, 0, "the apps are another make run (`make KSRC=... apps`)");
+  t.is(e.total, 5);
+  t.deepEqual(e.unresolved, []);
+  t.false(existsSync(join(dir, "e1000")), "counting copies nothing");
+  t.is(
+    legacyDriverSource([`KSRC=${kdir}`, `SRC=${ksrc}`], "e1000"),
+    join(ksrc, "drivers/net/ethernet/intel/e1000"),
+  );
+  t.is(legacyDriverSource([`KSRC=${ksrc}`], "e1000"), join(ksrc, "drivers/net/ethernet/intel/e1000"));
+  t.is(legacyDriverSource([`KSRC=${kdir}`, `SRC=${ksrc}`], "nonexistent0"), undefined);
+  t.is(legacyDriverSource([], "e1000"), undefined);
 });
 
 test("kbuild's rules: composite parts, a module also built in, subdirectories, the empty `m-`", (t) => {

@@ -23,7 +23,7 @@ export interface PayloadRun {
   kernelRelease: string;
   /** The run's work dir: the xfer dirs are made under it. */
   work: string;
-  mode: "basic" | "crash" | "crash-up" | "guard" | "persist" | "hostile";
+  mode: "basic" | "crash" | "crash-up" | "guard" | "persist" | "seed" | "hostile";
   nics: GuestNic[];
   /** The flags every `up` in the payload gets. */
   flags: string[];

@@ -6,7 +6,9 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
@@ -73,4 +75,24 @@ export function removeKernelHeaders(root: string, o: { keepSources?: boolean } =
     ...(o.keepSources ? [] : ["usr/src/linux-source-6.1"]),
   ];
   for (const p of paths) rmSync(join(root, p), { recursive: true, force: true });
+}
+
+/**
+ * netmap-loaded as netmap's old layout leaves a host (the seed recipe, netmap v11.0): the module
+ * is netmap_lin (in /proc/modules, used by the patched e1000, with /sys/module/netmap_lin), while
+ * the misc device it registers is still "netmap" (/proc/misc, /dev/netmap). installed.json
+ * records netmap_lin as netmap's module. A writable copy: remove dirname(root) when done.
+ */
+export function legacyNetmapHost(): string {
+  const root = copyHostTree("netmap-loaded");
+  const modules = join(root, "proc/modules");
+  writeFileSync(modules, readFileSync(modules, "utf8").replace(/^netmap /m, "netmap_lin "));
+  renameSync(join(root, "sys/module/netmap"), join(root, "sys/module/netmap_lin"));
+  const installed = join(root, "var/lib/netmap-provision/installed.json");
+  const rec = JSON.parse(readFileSync(installed, "utf8"));
+  rec.netmapModule = "netmap_lin";
+  rec.modules[0].module = "netmap_lin";
+  rec.modules[0].path = rec.modules[0].path.replace(/netmap\.ko$/, "netmap_lin.ko");
+  writeFileSync(installed, `${JSON.stringify(rec, null, 2)}\n`);
+  return root;
 }

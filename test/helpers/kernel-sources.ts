@@ -7,6 +7,9 @@ import { repoRoot } from "./paths.js";
 /** The netmap stand-in source tree the tests build (not netmap: see its README.md). */
 export const standinDir: string = join(repoRoot, "test", "fixtures", "netmap-standin");
 
+/** The same stand-in in netmap's old layout (v11.0: no configure, `make KSRC=`, netmap_lin.ko). */
+export const legacyStandinDir: string = join(repoRoot, "test", "fixtures", "netmap-standin-legacy");
+
 /** Where unpacked kernel sources are kept between test runs (gitignored). */
 export const ksrcCacheDir: string = join(repoRoot, ".cache", "ksrc");
 

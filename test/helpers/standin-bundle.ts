@@ -28,6 +28,8 @@ export async function buildStandinBundle(
   work: string,
   recipeFile: string,
   debian: DebianKernel,
+  /** The stand-in tree: the configure layout (default), or its old layout (legacyStandinDir). */
+  netmapSource: string = standinDir,
 ): Promise<StandinBundle> {
   const exec = createExec();
   const cacheDir = join(work, "cache");
@@ -38,14 +40,14 @@ export async function buildStandinBundle(
   const knownDrivers = catalog.list().map((d) => d.token);
   const { recipe } = applyOverrides(
     loadRecipe(recipeFile, { knownDrivers }).recipe,
-    { netmapSource: standinDir, kernelDir: debian.buildDir, kernelSources, drivers: "e1000" },
+    { netmapSource, kernelDir: debian.buildDir, kernelSources, drivers: "e1000" },
     { knownDrivers },
   );
   const res = await runBuild({ recipe, cacheDir, offline: true, jobs: 2, catalog }, { exec });
   if (!res.ok || !res.manifest || !res.artifactsDir) throw res.error ?? new Error("stand-in build failed");
   await writeBundle({ file: bundle, artifactsDir: res.artifactsDir, manifest: res.manifest, recipe, exec });
   const flags = [
-    ...["--recipe", recipeFile, "--netmap-source", standinDir, "--kernel-dir", debian.buildDir],
+    ...["--recipe", recipeFile, "--netmap-source", netmapSource, "--kernel-dir", debian.buildDir],
     ...["--kernel-sources", kernelSources, "--drivers", "e1000", "--cache-dir", cacheDir],
   ];
   return { bundle, cacheDir, kernelSources, flags };

@@ -8,7 +8,15 @@ import { readModulesDep, resolveModule } from "../../toolkit/modules/resolve.js"
 import { restore } from "../../toolkit/modules/restore.js";
 import { installedPath, readInstalled } from "../../toolkit/state/installed.js";
 import { commit, openTransaction, pendingTransaction, readJournal } from "../../toolkit/state/journal.js";
-import { kver, makeSysroot, type Sysroot, sha256, snapshotTree, standinArtifacts } from "./sysroot.js";
+import {
+  e1000Rel,
+  kver,
+  makeSysroot,
+  type Sysroot,
+  sha256,
+  snapshotTree,
+  standinArtifacts,
+} from "./sysroot.js";
 
 const exec = createExec();
 
@@ -22,6 +30,7 @@ async function up(sr: Sysroot, strategy: InstallStrategy, ex: Exec = exec) {
     stateDir: sr.stateDir,
     exec: ex,
     journal: tx,
+    netmapModule: "netmap",
     recipe: "test-recipe",
   });
   commit(tx);
@@ -32,7 +41,9 @@ const resolves = async (sr: Sysroot, module: string) =>
   (await resolveModule({ root: sr.root, kver, module, exec })).path;
 
 test.before(() => {
-  standinArtifacts(); // build the stand-ins once before the tests race for them
+  // build the stand-ins once before the tests race for them
+  standinArtifacts();
+  standinArtifacts("netmap_lin");
 });
 
 test("updates: patched e1000 and netmap under updates/netmap win; restore is byte-identical", async (t) => {
@@ -124,6 +135,54 @@ for (const compress of [undefined, "xz", "zst"] as const) {
   });
 }
 
+test("replace with the old layout's netmap_lin (the seed recipe): netmap_lin under updates/netmap, only e1000 moved to -bak; restore is byte-identical", async (t) => {
+  const sr = makeSysroot();
+  const before = snapshotTree(sr.root);
+  const stock = join(sr.modDir, sr.stockE1000);
+  const stockSha = sha256(stock);
+  const tx = openTransaction(sr.stateDir, "up", { root: sr.root, command: "test up" });
+  // The module that is netmap is named by the caller (the build manifest's netmapModule).
+  const options = {
+    root: sr.root,
+    kver,
+    artifacts: standinArtifacts("netmap_lin"),
+    strategy: "replace" as const,
+    stateDir: sr.stateDir,
+    exec,
+    journal: tx,
+    netmapModule: "netmap_lin",
+  };
+  const r = await installModules(options);
+  commit(tx);
+  t.is(sha256(`${stock}-bak`), stockSha, "the stock e1000 is moved aside as e1000.ko-bak");
+  t.is(await resolves(sr, "e1000"), stock, "the patched e1000 takes the stock file's place");
+  t.is(await resolves(sr, "netmap_lin"), join(sr.modDir, "updates/netmap/netmap_lin.ko"));
+  t.regex(
+    readFileSync(join(sr.modDir, "modules.dep"), "utf8"),
+    /^kernel\/drivers\/net\/ethernet\/intel\/e1000\/e1000\.ko: updates\/netmap\/netmap_lin\.ko$/m,
+  );
+  t.deepEqual(Object.keys(r.resolved).sort(), ["e1000", "netmap_lin"]);
+  // The record says which module is netmap: down unloads it last and never reloads it as a stock driver.
+  const rec = JSON.parse(readFileSync(installedPath(sr.stateDir), "utf8"));
+  t.is(rec.netmapModule, "netmap_lin");
+  t.deepEqual(
+    rec.modules.map((m: { module: string; path: string; replacedOriginal?: { movedAside?: string } }) => [
+      m.module,
+      m.path,
+      m.replacedOriginal?.movedAside,
+    ]),
+    [
+      ["netmap_lin", `/lib/modules/${kver}/updates/netmap/netmap_lin.ko`, undefined],
+      ["e1000", `/lib/modules/${kver}/${e1000Rel}`, `/lib/modules/${kver}/${e1000Rel}-bak`],
+    ],
+  );
+
+  await restore({ root: sr.root, stateDir: sr.stateDir, exec });
+  t.deepEqual(snapshotTree(sr.root), before);
+  t.is(await resolves(sr, "e1000"), stock);
+  t.is(await resolves(sr, "netmap_lin"), undefined);
+});
+
 for (const compress of ["xz", "zst"] as const) {
   test(`updates with a .ko.${compress} stock module: the uncompressed patched .ko in updates/ still wins`, async (t) => {
     const sr = makeSysroot({ compress });
@@ -181,6 +240,7 @@ test("a failing depmod rolls the install back automatically (like DKMS) and says
       stateDir: sr.stateDir,
       exec: sabotaged,
       journal: tx,
+      netmapModule: "netmap",
     }),
     { instanceOf: StepError },
   );
@@ -210,6 +270,7 @@ test("an artifact whose sha256 does not match the build is refused before any ch
       stateDir: sr.stateDir,
       exec,
       journal: tx,
+      netmapModule: "netmap",
     }),
     { message: /has sha256 .* but the build recorded/ },
   );

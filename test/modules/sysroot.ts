@@ -63,18 +63,26 @@ export function sha256(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
-/** Build (once, cached by source hash) the stand-in netmap.ko and e1000.ko; returns their paths. */
-export function standinModules(): { netmap: string; e1000: string } {
+/**
+ * Build (once, cached by source hash and module name) the stand-in netmap module and e1000.ko;
+ * returns their paths. `netmapName` "netmap_lin" builds it as netmap's old layout names it (the
+ * stand-in e1000 then depends on netmap_lin).
+ */
+export function standinModules(netmapName: StandinNetmapName = "netmap"): { netmap: string; e1000: string } {
   const src = fixture("sysroot-standins");
-  const h = createHash("sha256").update(kver);
+  const h = createHash("sha256").update(kver).update(`\0${netmapName}\0`);
   for (const f of readdirSync(src).sort()) h.update(f).update(readFileSync(join(src, f)));
   const dir = join(repoRoot, ".cache", "sysroot-standins", h.digest("hex").slice(0, 16));
-  const out = { netmap: join(dir, "netmap.ko"), e1000: join(dir, "e1000.ko") };
+  const out = { netmap: join(dir, `${netmapName}.ko`), e1000: join(dir, "e1000.ko") };
   if (existsSync(out.netmap) && existsSync(out.e1000)) return out;
   mkdirSync(dirname(dir), { recursive: true });
   const work = mkdtempSync(`${dir}.build-`);
   cpSync(src, work, { recursive: true });
-  execFileSync("make", ["-C", `/lib/modules/${kver}/build`, `M=${work}`, "modules"], { stdio: "pipe" });
+  execFileSync(
+    "make",
+    ["-C", `/lib/modules/${kver}/build`, `M=${work}`, `NP_NETMAP_NAME=${netmapName}`, "modules"],
+    { stdio: "pipe" },
+  );
   try {
     renameSync(work, dir);
   } catch {
@@ -83,10 +91,13 @@ export function standinModules(): { netmap: string; e1000: string } {
   return out;
 }
 
-export function standinArtifacts(): ModuleArtifact[] {
-  const m = standinModules();
+/** The netmap module's names: today's, and the old layout's (netmap v11.0, the seed recipe). */
+export type StandinNetmapName = "netmap" | "netmap_lin";
+
+export function standinArtifacts(netmapName: StandinNetmapName = "netmap"): ModuleArtifact[] {
+  const m = standinModules(netmapName);
   return [
-    { module: "netmap", file: m.netmap, sha256: sha256(m.netmap) },
+    { module: netmapName, file: m.netmap, sha256: sha256(m.netmap) },
     { module: "e1000", file: m.e1000, sha256: sha256(m.e1000) },
   ];
 }
@@ -256,6 +267,7 @@ export async function upOnSysroot(
     stateDir: sr.stateDir,
     exec,
     journal: tx,
+    netmapModule: "netmap",
   });
   const persist = o.persist
     ? await persistModules({

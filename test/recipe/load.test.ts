@@ -6,6 +6,7 @@ import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { RecipeError } from "../../toolkit/core/errors.js";
 import { loadRecipe, MAX_RECIPE_BYTES, parseRecipeText } from "../../toolkit/recipe/load.js";
 import { fixture, repoRoot } from "../helpers/paths.js";
+import { deriveSeedRecipe, seedRecipeFile } from "../helpers/seed-recipe.js";
 
 const knownDrivers = loadDriverCatalog()
   .list()
@@ -80,6 +81,24 @@ test("seed recipe: kernel.org 2.6.37 built, netmap v11.0 legacy layout, e1000 re
   t.true(
     recipe.verify.dmesg.expect.some((re) => new RegExp(re).test("run mknod /dev/netmap c 10 59 # error 0")),
   );
+});
+
+test("the seed recipe derived for the running kernel (the seed guest test's): only kernel and apps differ", (t) => {
+  const dir = tmp();
+  const seed = loadRecipe(seedRecipeFile, opts).recipe;
+  const derived = loadRecipe(deriveSeedRecipe(join(dir, "seed-running.yaml")), opts).recipe;
+  t.false(derived.kernel.build);
+  t.is(derived.kernel.version, "running");
+  t.like(derived.netmap, { layout: "legacy-make", moduleName: "netmap_lin" });
+  t.deepEqual(derived.netmap.apps, ["pkt-gen"]);
+  const { apps: _seedApps, ...seedNetmap } = seed.netmap;
+  const { apps: _derivedApps, ...derivedNetmap } = derived.netmap;
+  t.deepEqual(derivedNetmap, seedNetmap);
+  t.deepEqual(derived.drivers, seed.drivers);
+  t.deepEqual(derived.emulatedOk, seed.emulatedOk);
+  t.deepEqual(derived.modules, seed.modules);
+  t.deepEqual(derived.verify, seed.verify);
+  t.deepEqual(derived.guard, seed.guard);
 });
 
 const brokenFiles = readdirSync(brokenDir)

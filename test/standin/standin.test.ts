@@ -1,11 +1,26 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
 import { parseConfigureLog } from "../../toolkit/parse/configure-report.js";
+import { detectLayout } from "../../toolkit/sources/netmap-source.js";
 import { debianKernel, reEscape } from "../helpers/debian-kernel.js";
-import { ensureKernelDriverSources, kernelHeaders, standinDir } from "../helpers/kernel-sources.js";
+import {
+  ensureKernelDriverSources,
+  kernelHeaders,
+  legacyStandinDir,
+  standinDir,
+} from "../helpers/kernel-sources.js";
 
 // Builds the netmap stand-in for real against the installed headers: these tests are the
 // proof that the fixture other tests (sysroot, guest) rely on has netmap's interface.
@@ -129,3 +144,82 @@ test("hard errors: no kernel directory, unconfigured kernel", async (t) => {
   t.regex(unconf.stdout, /^Unrecognized option: --bogus-option$/m);
   t.regex(unconf.stderr, /^\*\*\* kernel not configured\.$/m);
 });
+
+/** The old-layout stand-in copied as the build step copies a legacy tree (cpSync; shared files stay links). */
+function legacyCopy(tag: string): string {
+  const top = join(buildDir(`legacy-${tag}`), "netmap");
+  cpSync(legacyStandinDir, top, { recursive: true });
+  return top;
+}
+
+test.serial(
+  "old layout: `make KSRC=` builds netmap_lin.ko and a patched e1000 that depends on it, `make KSRC= apps` builds examples/pkt-gen",
+  async (t) => {
+    const ksrc = ensureKernelDriverSources();
+    const { kver, kdir } = kernelHeaders();
+    const top = legacyCopy("ok");
+    // netmap v11.0's shape: no configure anywhere, a LINUX/Makefile.
+    t.deepEqual(detectLayout(top), { layout: "legacy-make" });
+    const linux = join(top, "LINUX");
+    const jobs = String(Math.min(4, availableParallelism()));
+    const make = await exec.run(["make", `-j${jobs}`, `KSRC=${kdir}`, `SRC=${ksrc}`], {
+      cwd: linux,
+      reject: false,
+      timeoutMs: 150_000,
+    });
+    t.log(`make -j${jobs} KSRC= SRC=: ${make.durationMs} ms`);
+    t.is(make.exitCode, 0, make.stderr.split("\n").slice(-20).join("\n"));
+    t.regex(make.stdout, /^\*\* patch with diff--e1000--31200--99999$/m);
+    const netmapKo = join(linux, "netmap_lin.ko");
+    const e1000Ko = join(linux, "e1000", "e1000.ko");
+    t.true(existsSync(netmapKo));
+    t.true(existsSync(e1000Ko));
+    t.false(existsSync(join(linux, "netmap.ko")), "the old layout's module is netmap_lin.ko only");
+
+    const info = async (field: string, ko: string) =>
+      (await exec.run(["modinfo", "-F", field, ko])).stdout.trim().split("\n");
+    t.deepEqual(await info("name", netmapKo), ["netmap_lin"]);
+    t.is((await info("vermagic", netmapKo))[0]?.split(" ")[0], kver);
+    t.is((await info("vermagic", e1000Ko))[0]?.split(" ")[0], kver);
+    t.deepEqual(await info("depends", e1000Ko), ["netmap_lin"]);
+    const parms = (await info("parm", netmapKo)).map((p) => p.split(":")[0]);
+    t.true(parms.includes("admode") && parms.includes("verbose"), parms.join(","));
+    const undef = (await exec.run(["nm", "-u", e1000Ko])).stdout;
+    t.regex(undef, /\bnetmap_attach\b/);
+    // The 2012 wording of the load line is compiled in; today's is not.
+    const text = readFileSync(netmapKo).toString("latin1");
+    t.true(text.includes("run mknod /dev/netmap c %d %d # error %d"));
+    t.false(text.includes("# returned %d"));
+
+    const apps = await exec.run(["make", `KSRC=${kdir}`, "apps"], {
+      cwd: linux,
+      reject: false,
+      timeoutMs: 60_000,
+    });
+    t.is(apps.exitCode, 0, apps.stderr);
+    const pktgen = join(top, "examples", "pkt-gen");
+    t.true(existsSync(pktgen));
+    const pg = await exec.run([pktgen, "-i", "np-nonexist0", "-f", "tx"], { reject: false });
+    t.is(pg.exitCode, 255);
+    t.regex(pg.stderr, /^np-nonexist0: No such device or address$/m);
+  },
+);
+
+test.serial(
+  "old layout without driver sources (KSRC= the headers, no SRC=): make still exits 0, with netmap_lin.ko alone",
+  async (t) => {
+    const { kdir } = kernelHeaders();
+    const top = legacyCopy("nosrc");
+    const linux = join(top, "LINUX");
+    const make = await exec.run(["make", "-j2", `KSRC=${kdir}`], {
+      cwd: linux,
+      reject: false,
+      timeoutMs: 150_000,
+    });
+    // As netmap v11.0: a driver it cannot copy is left out without an error; the toolkit has to notice.
+    t.is(make.exitCode, 0, make.stderr.split("\n").slice(-20).join("\n"));
+    t.regex(make.stdout, /^\*\* e1000: no sources under .*\/drivers\/net, skipped$/m);
+    t.true(existsSync(join(linux, "netmap_lin.ko")));
+    t.false(existsSync(join(linux, "e1000")));
+  },
+);

@@ -1,6 +1,6 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { underRoot } from "../../toolkit/core/paths.js";
@@ -8,13 +8,11 @@ import { defaultStateDir } from "../../toolkit/state/lock.js";
 import { readInstalledSummary } from "../../toolkit/status/installed-summary.js";
 import { readNetmapState } from "../../toolkit/status/netmap-state.js";
 import { interfaceMode, readStatus } from "../../toolkit/status/report.js";
-import { FIXTURE_RELEASE, hostTree } from "../helpers/hosts.js";
+import { FIXTURE_RELEASE, hostTree, legacyNetmapHost } from "../helpers/hosts.js";
 
 const catalog = loadDriverCatalog();
-const statusOf = (name: string) => {
-  const root = hostTree(name);
-  return readStatus(root, underRoot(root, defaultStateDir), catalog, {});
-};
+const statusAt = (root: string) => readStatus(root, underRoot(root, defaultStateDir), catalog, {});
+const statusOf = (name: string) => statusAt(hostTree(name));
 
 test("netmap-loaded: module, refcount, users, /dev/netmap and its minor, parameters", (t) => {
   const n = readNetmapState(hostTree("netmap-loaded"));
@@ -71,4 +69,27 @@ test("a damaged installed.json is reported, not thrown", (t) => {
   const s = readInstalledSummary(dir);
   t.is(s.state, "unreadable");
   t.regex(s.problem ?? "", /not valid JSON/);
+});
+
+test("the seed's netmap_lin loaded: status sees netmap loaded, its parameters, and the patched e1000 native", (t) => {
+  const root = legacyNetmapHost();
+  t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+  const s = statusAt(root);
+  t.true(s.netmap.loaded);
+  t.is(s.netmap.module, "netmap_lin");
+  t.deepEqual(s.netmap.usedBy, ["e1000"]);
+  t.is(s.netmap.miscMinor, 124);
+  t.deepEqual(s.netmap.params, { admode: "0", ring_num: "200" });
+  t.deepEqual(
+    s.interfaces.map((i) => [i.ifname, i.mode]),
+    [
+      ["eth0", "native"],
+      ["eth1", "emulated"],
+    ],
+  );
+  t.is(s.installed.netmapModule, "netmap_lin");
+  // Loaded by hand (nothing recorded), netmap_lin is found among netmap's names all the same.
+  rmSync(join(root, "var/lib/netmap-provision/installed.json"));
+  t.is(readNetmapState(root).module, "netmap_lin");
+  t.true(statusAt(root).netmap.loaded);
 });

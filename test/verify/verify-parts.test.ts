@@ -1,14 +1,16 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import test from "ava";
+import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { parseDmesg } from "../../toolkit/parse/dmesg.js";
+import { loadRecipe } from "../../toolkit/recipe/load.js";
 import { DEFAULT_DMESG_EXPECT } from "../../toolkit/recipe/schema.js";
 import { linesAfter } from "../../toolkit/verify/dmesg-cursor.js";
 import { dmesgExpectFailures, rdevMinor, verifyLoad } from "../../toolkit/verify/verify.js";
-import { hostTree } from "../helpers/hosts.js";
-import { fixture } from "../helpers/paths.js";
+import { hostTree, legacyNetmapHost } from "../helpers/hosts.js";
+import { fixture, repoRoot } from "../helpers/paths.js";
 
 test("the dmesg cursor keeps only lines printed after it, so an earlier load is no evidence", (t) => {
   const lines = parseDmesg(`[    4.100000] netmap: loaded module
@@ -100,3 +102,53 @@ test("verifyLoad uses the recipe's dmesg.expect (the kernel log of the captured 
   const without = await verifyLoad(base);
   t.false(without.failures.some((f) => f.includes("verify.dmesg.expect")));
 });
+
+/** A stand-in `dmesg` printing `text`, first on PATH until the test ends. */
+function fakeDmesg(t: { teardown(fn: () => void): void }, text: string): void {
+  const bin = mkdtempSync(join(tmpdir(), "np-dmesg-"));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  writeFileSync(join(bin, "dmesg.txt"), text);
+  writeFileSync(join(bin, "dmesg"), `#!/bin/sh\nexec cat '${join(bin, "dmesg.txt")}'\n`);
+  chmodSync(join(bin, "dmesg"), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+}
+
+test.serial(
+  "the seed's netmap_lin: /proc/misc still says netmap, the 2012 `# error 0` passes the seed's dmesg.expect",
+  async (t) => {
+    const root = legacyNetmapHost();
+    t.teardown(() => rmSync(dirname(root), { recursive: true, force: true }));
+    // What netmap_lin.ko of 2012 prints (the stand-in's legacy layout prints the same).
+    fakeDmesg(
+      t,
+      `[  100.000001] 100.000001 [ 309] netmap_init               run mknod /dev/netmap c 10 124 # error 0
+[  100.000002] 100.000002 [ 313] netmap_init               netmap: loaded module
+[  100.200000] net eth0: netmap queues/slots: TX 1/256, RX 1/256
+`,
+    );
+    const knownDrivers = loadDriverCatalog()
+      .list()
+      .map((d) => d.token);
+    const seed = loadRecipe(join(repoRoot, "recipes", "seed-2.6.37-e1000.yaml"), { knownDrivers }).recipe;
+    t.is(seed.netmap.moduleName, "netmap_lin");
+    const r = await verifyLoad({
+      exec: createExec(),
+      root,
+      cursor: { ts: null },
+      netmapModule: seed.netmap.moduleName,
+      drivers: [{ module: "e1000", mode: "native" }],
+      dmesgExpect: seed.verify.dmesg.expect,
+    });
+    t.deepEqual(r.dmesg.mknod, { major: 10, minor: 124, err: 0 });
+    t.true(r.dmesg.loaded);
+    t.is(r.devNetmap.miscMinor, 124, "the misc device is netmap whatever the module is called");
+    t.deepEqual(r.modules, [{ name: "e1000", deps: ["netmap_lin"], dependsOnNetmap: true }]);
+    t.deepEqual(r.interfaces, [{ ifname: "eth0", driver: "e1000", mode: "native", expected: "native" }]);
+    // The fixture's /dev/netmap is a plain file, not the device node: that, and only that, fails.
+    t.deepEqual(r.failures, ["/dev/netmap does not exist (or is not a character device)"]);
+  },
+);

@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  type Dirent,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Exec } from "../core/exec.js";
@@ -18,7 +26,8 @@ import { createMakeProgress } from "../parse/make-progress.js";
  *   of them (or $(m-)) is set, else of m.o itself; every object is compiled once.
  *   A driver directory that make has not copied yet is read where drivers.mak copies it from
  *   (`<d>@src := cp -Rp <kernel tree>/drivers/.../<d> <d>`; netmap's vanilla patches do not
- *   touch those Makefiles). A driver named `x.c` is the single object x.o.
+ *   touch those Makefiles); in the old layout, which has no drivers.mak, where its Makefile
+ *   copies it from (legacyDriverSource). A driver named `x.c` is the single object x.o.
  * - user-space part: `make -n -k` of the same make command, with kbuild's external-module runs
  *   (`make ... M=...`) left out: make itself prints the compiler commands the build will run,
  *   and the progress counter counts them as it will count the real ones.
@@ -78,6 +87,37 @@ export function parseDriversMak(text: string): Map<string, DriverMakEntry> {
 export function copiedFrom(src: string | undefined, driver: string): string | undefined {
   const m = /^cp\s+(?:-[A-Za-z]+\s+)*(\S+)\s+(\S+)$/.exec(src?.trim() ?? "");
   return m && m[2]?.replace(/\/$/, "") === driver ? m[1] : undefined;
+}
+
+/**
+ * Where netmap's old layout (v11.0: no configure, so no drivers.mak) copies a driver directory
+ * from: the kernel tree of the make arguments, `SRC=` else `KSRC=`, the first directory named
+ * `driver` under its drivers/net (drivers/net/e1000 before 3.2, drivers/net/ethernet/intel/e1000
+ * after). Undefined when there is none: the old make then leaves the driver out.
+ */
+export function legacyDriverSource(makeArgs: readonly string[], driver: string): string | undefined {
+  const arg = (k: string) => makeArgs.find((a) => a.startsWith(`${k}=`))?.slice(k.length + 1);
+  const tree = arg("SRC") ?? arg("KSRC");
+  if (!tree || driver.endsWith(".c")) return undefined;
+  let level = [join(tree, "drivers", "net")];
+  for (let depth = 0; depth < 4 && level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (!e.isDirectory()) continue;
+        if (e.name === driver) return join(dir, e.name);
+        next.push(join(dir, e.name));
+      }
+    }
+    level = next;
+  }
+  return undefined;
 }
 
 const words = (s: string | undefined): string[] => (s ?? "").split(/\s+/).filter((w) => w !== "");
@@ -222,6 +262,7 @@ export async function expectedObjects(i: ExpectedObjectsInput): Promise<Expected
       else if (!rel) {
         const src = copiedFrom(driversMak.get(sub)?.src, sub);
         if (src) from = isAbsolute(src) ? src : resolve(i.dir, src);
+        else if (!driversMak.has(sub)) from = legacyDriverSource(i.makeArgs ?? [], sub);
       } else from = join(readFrom, sub);
       await visit(subRel, from);
     }

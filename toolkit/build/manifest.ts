@@ -243,8 +243,8 @@ export async function collectManifest(i: CollectInput): Promise<BuildManifest> {
     if (out && !modules.some((m) => m.path === out)) {
       throw new StepError(
         "manifest",
-        `configure kept ${d}, but make produced no ${out}`,
-        "read the make log; the driver's build may have been skipped by kbuild",
+        `${d} was to be built natively (configure kept it, or the legacy layout was asked for it), but make produced no ${out}`,
+        "read the make log: the driver's build was skipped (kbuild, or netmap's old Makefile, which leaves out a driver it finds no sources or no applicable patch for)",
       );
     }
   }

@@ -41,6 +41,12 @@ export interface InstallOptions {
   exec: Exec;
   /** The open "up" transaction: every change is journaled in it. */
   journal: Transaction;
+  /**
+   * Which artifact is netmap itself (the build manifest's netmapModule: "netmap", or "netmap_lin"
+   * for the legacy layout). It has no stock counterpart, so it always goes under updates/netmap/,
+   * whatever the strategy; installed.json records the name for `down`.
+   */
+  netmapModule: string;
   recipe?: string;
   warn?: (message: string) => void;
 }
@@ -53,8 +59,8 @@ export interface InstallResult {
   resolved: Record<string, string>;
 }
 
-/** netmap itself has no stock counterpart: it always lives under updates/netmap/. */
-export const netmapModuleName = "netmap";
+/** The netmap module's name when a record predates `netmapModule` (only netmap.ko was installed then). */
+export const DEFAULT_NETMAP_MODULE = "netmap";
 export const updatesSubdir = join("updates", "netmap");
 
 /** Host path (what installed.json records) of a real path under `root`. */
@@ -131,11 +137,22 @@ export async function installModules(opts: InstallOptions): Promise<InstallResul
       `${modDir} does not exist: kernel ${kver} is not installed there`,
       "install the kernel's modules package first",
     );
+  if (!MODULE_NAME_RE.test(opts.netmapModule))
+    throw new UserError(
+      `"${opts.netmapModule}" is not a module name (letters, digits, "_" and "-", not starting with "-")`,
+      "rebuild, or use a bundle written by `build --out`; nothing was installed",
+    );
   checkArtifacts(opts.artifacts);
   const existing = readInstalled(stateDir);
-  if (existing && (existing.kernelRelease !== kver || existing.strategy !== strategy))
+  const existingNetmap = existing?.netmapModule ?? DEFAULT_NETMAP_MODULE;
+  if (
+    existing &&
+    (existing.kernelRelease !== kver ||
+      existing.strategy !== strategy ||
+      existingNetmap !== opts.netmapModule)
+  )
     throw new UserError(
-      `netmap modules are already installed for ${existing.kernelRelease} with strategy "${existing.strategy}"`,
+      `netmap modules are already installed for ${existing.kernelRelease} with strategy "${existing.strategy}" and module ${existingNetmap}`,
       "run `netmap-provision down` first, then install again",
     );
 
@@ -193,7 +210,7 @@ async function installSteps(
     const stockRel = depBefore.get(name);
     const shadowedHost = stockRel === undefined ? undefined : hostPathOf(root, join(modDir, stockRel));
 
-    if (prev || strategy === "updates" || name === netmapModuleName) {
+    if (prev || strategy === "updates" || name === moduleNameOf(opts.netmapModule)) {
       // Ours already (a rebuild), or a new file under updates/netmap/.
       const dest = prev ? real(prev.path) : join(modDir, updatesSubdir, `${a.module}.ko`);
       for (const d of await makeDirs(tx, dirname(dest))) createdDirs.push(hostPathOf(root, d));
@@ -266,6 +283,7 @@ async function installSteps(
   const record: InstalledRecord = {
     kernelRelease: kver,
     strategy,
+    netmapModule: opts.netmapModule,
     modules,
     files: existing?.files ?? [],
     createdDirs,

@@ -46,6 +46,12 @@ export interface InstalledFile {
 export interface InstalledRecord {
   kernelRelease: string;
   strategy: "updates" | "replace";
+  /**
+   * Which of `modules` is netmap itself ("netmap", "netmap_lin" for the legacy layout): `down`
+   * unloads it after the drivers and never reloads it as a stock driver. Absent in records written
+   * before it existed, which only ever held netmap.ko.
+   */
+  netmapModule?: string;
   modules: InstalledModule[];
   files: InstalledFile[];
   /** Directories the install created (host paths), removed again when empty. */
@@ -96,6 +102,10 @@ const installedFile = z.object({
 export const installedSchema = z.object({
   kernelRelease: z.string().refine(isKernelRelease, "expected a kernel release such as 6.1.0-56-amd64"),
   strategy: z.enum(["updates", "replace"]),
+  netmapModule: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "expected a module name")
+    .optional(),
   modules: z.array(installedModule).max(512),
   files: z.array(installedFile).max(64),
   createdDirs: z.array(absPath).max(512),

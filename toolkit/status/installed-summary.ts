@@ -8,6 +8,8 @@ export interface InstalledSummary {
   state: "present" | "absent" | "unreadable";
   kernelRelease: string | null;
   installedAt: string | null;
+  /** Which recorded module is netmap itself (null: absent, or a record that predates the field). */
+  netmapModule: string | null;
   modules: Array<{ module: string; path: string; sha256: string }>;
   problem: string | null;
   /** What to do about a damaged record (with state "unreadable"). */
@@ -20,7 +22,14 @@ export interface InstalledSummary {
  * host, and the command then exits 2 naming the file.
  */
 export function readInstalledSummary(stateDir: string): InstalledSummary {
-  const base = { stateDir, kernelRelease: null, installedAt: null, modules: [], problem: null };
+  const base = {
+    stateDir,
+    kernelRelease: null,
+    installedAt: null,
+    netmapModule: null,
+    modules: [],
+    problem: null,
+  };
   try {
     const rec = readInstalled(stateDir);
     if (!rec) return { ...base, state: "absent" };
@@ -29,6 +38,7 @@ export function readInstalledSummary(stateDir: string): InstalledSummary {
       state: "present",
       kernelRelease: rec.kernelRelease,
       installedAt: rec.installedAt,
+      netmapModule: rec.netmapModule ?? null,
       modules: rec.modules.map((m) => ({ module: m.module, path: m.path, sha256: m.sha256 })),
     };
   } catch (e) {

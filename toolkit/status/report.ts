@@ -63,7 +63,8 @@ export function readStatus(
   env = process.env,
 ): StatusReport {
   const kernel = readKernelFacts(root);
-  const netmap = readNetmapState(root);
+  const installed = readInstalledSummary(stateDir);
+  const netmap = readNetmapState(root, installed.netmapModule ?? undefined);
   const management = readManagementFacts(root, env);
   const interfaces = readNicFacts(root, kernel, catalogLookup(catalog)).map((n) => ({
     ifname: n.ifname,
@@ -74,7 +75,6 @@ export function readStatus(
     nativeAvailable: n.native,
     management: management.managementIfs.includes(n.ifname),
   }));
-  const installed = readInstalledSummary(stateDir);
   const stateErrors: StatusReport["stateErrors"] = [];
   if (installed.state === "unreadable" && installed.problem)
     stateErrors.push(

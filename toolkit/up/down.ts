@@ -1,8 +1,9 @@
 import { existsSync, unlinkSync } from "node:fs";
+import { MODULE_NAME_RE } from "../build/manifest.js";
 import { BlockedError, ProvisionError, StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
-import { netmapModuleName } from "../modules/install.js";
+import { DEFAULT_NETMAP_MODULE } from "../modules/install.js";
 import { checkRecoverable, checkRestorable, recoverPending, restore } from "../modules/restore.js";
 import { runSteps } from "../pipeline/runner.js";
 import type { Step, StepContext } from "../pipeline/step.js";
@@ -30,12 +31,51 @@ export interface DownOptions {
   fromDeadman?: boolean;
 }
 
-interface DownState {
+/** What `down` takes back: netmap's module, the swapped drivers, their interfaces and stock files. */
+export interface DownTargets {
+  /** The module that is netmap ("netmap", "netmap_lin"): unloaded last, never reloaded. */
+  netmapModule: string;
   drivers: Set<string>;
   ifnames: Set<string>;
+  /** Driver -> the stock file (real path) it must resolve to again. */
+  stockPaths: Map<string, string>;
+}
+
+interface DownState extends DownTargets {
   interfaces: InterfaceState[];
   unloaded: string[];
-  stockPaths: Map<string, string>;
+}
+
+/**
+ * What was swapped, read before anything changes: the installed record (which names netmap's
+ * module), plus the unload steps of an interrupted up (whose journal names it too), plus the
+ * interfaces bound to those drivers now. A record from before the name was kept means "netmap".
+ */
+export function downTargets(root: string, stateDir: string): DownTargets {
+  const pending = pendingTransaction(stateDir);
+  const installed = readInstalled(stateDir);
+  const fromJournal = pending?.meta.netmapModule;
+  const netmapModule =
+    installed?.netmapModule ??
+    (typeof fromJournal === "string" && MODULE_NAME_RE.test(fromJournal)
+      ? fromJournal
+      : DEFAULT_NETMAP_MODULE);
+  const t: DownTargets = { netmapModule, drivers: new Set(), ifnames: new Set(), stockPaths: new Map() };
+  for (const s of pending?.steps ?? [])
+    if (s.op === "unload") {
+      const a = s.args as UnloadArgs;
+      if (a.module !== netmapModule) t.drivers.add(a.module);
+      for (const i of a.interfaces ?? []) t.ifnames.add(i.ifname);
+    }
+  for (const m of installed?.modules ?? []) {
+    if (m.module === netmapModule) continue;
+    t.drivers.add(m.module);
+    const stock = m.replacedOriginal?.path ?? m.shadowed;
+    if (stock) t.stockPaths.set(m.module, underRoot(root, stock));
+  }
+  for (const nic of boundInterfaces(root))
+    if (nic.module && t.drivers.has(nic.module)) t.ifnames.add(nic.ifname);
+  return t;
 }
 
 /**
@@ -59,6 +99,7 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
   };
   const { root, stateDir, exec } = o;
   const st: DownState = {
+    netmapModule: DEFAULT_NETMAP_MODULE,
     drivers: new Set(),
     ifnames: new Set(),
     interfaces: [],
@@ -67,22 +108,7 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
   };
 
   const collect = () => {
-    // What was swapped: the installed record, plus the unload steps of an interrupted up.
-    const pending = pendingTransaction(stateDir);
-    for (const s of pending?.steps ?? [])
-      if (s.op === "unload") {
-        const a = s.args as UnloadArgs;
-        if (a.module !== netmapModuleName) st.drivers.add(a.module);
-        for (const i of a.interfaces ?? []) st.ifnames.add(i.ifname);
-      }
-    for (const m of readInstalled(stateDir)?.modules ?? []) {
-      if (m.module === netmapModuleName) continue;
-      st.drivers.add(m.module);
-      const stock = m.replacedOriginal?.path ?? m.shadowed;
-      if (stock) st.stockPaths.set(m.module, underRoot(root, stock));
-    }
-    for (const nic of boundInterfaces(root))
-      if (nic.module && st.drivers.has(nic.module)) st.ifnames.add(nic.ifname);
+    Object.assign(st, downTargets(root, stateDir));
   };
 
   const steps: Step[] = [
@@ -114,7 +140,7 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
       }),
       run: async () => {
         const drivers = [...st.drivers].filter((d) => isLoaded(root, d));
-        const toUnload = [...drivers, ...(isLoaded(root, netmapModuleName) ? [netmapModuleName] : [])];
+        const toUnload = [...drivers, ...(isLoaded(root, st.netmapModule) ? [st.netmapModule] : [])];
         const problems = holderProblems(findHolders(root, toUnload), toUnload);
         if (problems.length > 0)
           throw new BlockedError(
@@ -175,8 +201,9 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
       run: async () => {
         const problems: string[] = [];
         report.devNetmapGone =
-          !existsSync(underRoot(root, "/dev/netmap")) && !isLoaded(root, netmapModuleName);
-        if (!report.devNetmapGone) problems.push("/dev/netmap is still there (or netmap is still loaded)");
+          !existsSync(underRoot(root, "/dev/netmap")) && !isLoaded(root, st.netmapModule);
+        if (!report.devNetmapGone)
+          problems.push(`/dev/netmap is still there (or ${st.netmapModule} is still loaded)`);
         const nics = boundInterfaces(root);
         for (const ifname of st.ifnames) {
           const nic = nics.find((n) => n.ifname === ifname);

@@ -121,7 +121,6 @@ export async function transact(
   report: UpReport,
 ): Promise<void> {
   const { run, exec } = o;
-  const netmapModule = run.recipe.netmap.moduleName;
   const swapped = plan.drivers.filter((d) => d.mode === "native").map((d) => d.module);
   const expected = plan.drivers
     .filter((d) => d.mode !== "unsupported")
@@ -131,12 +130,14 @@ export async function transact(
     .map((n) => n.ifname);
   const management = affected.filter((i) => facts.management.managementIfs.includes(i));
   const st: UpState = {};
+  // What the artifacts call netmap (a bundle's manifest says so), else what the recipe asks for.
+  const netmapModule = (): string => st.artifacts?.manifest.netmapModule ?? run.recipe.netmap.moduleName;
   const verifyOpts = (cursor: DmesgCursor): VerifyOptions => {
     const v: VerifyOptions = {
       exec,
       root: run.root,
       cursor,
-      netmapModule,
+      netmapModule: netmapModule(),
       drivers: expected,
       dmesgExpect: run.recipe.verify.dmesg.expect,
     };
@@ -166,7 +167,11 @@ export async function transact(
       }),
     run: async () => {
       const a = st.artifacts as Artifacts;
-      st.tx = openTransaction(run.stateDir, "up", { root: run.root, kver: plan.targetRelease });
+      st.tx = openTransaction(run.stateDir, "up", {
+        root: run.root,
+        kver: plan.targetRelease,
+        netmapModule: a.manifest.netmapModule,
+      });
       report.transaction = st.tx.txid;
       const res = await installModules({
         root: run.root,
@@ -176,6 +181,7 @@ export async function transact(
         stateDir: run.stateDir,
         exec,
         journal: st.tx,
+        netmapModule: a.manifest.netmapModule,
         recipe: run.recipe.name,
         warn: o.warn,
       });
@@ -202,7 +208,7 @@ export async function transact(
         root: run.root,
         kver: plan.targetRelease,
         tx,
-        netmapModule,
+        netmapModule: netmapModule(),
         drivers: swapped,
         interfaces: affected,
         warn: o.warn,
@@ -233,7 +239,7 @@ export async function transact(
         exec,
         tx: st.tx as Transaction,
         record: st.record as InstalledRecord,
-        load: [netmapModule, ...swapped],
+        load: [netmapModule(), ...swapped],
         artifacts: (st.artifacts as Artifacts).modules,
         initramfs: run.recipe.modules.initramfs,
       });
@@ -246,7 +252,7 @@ export async function transact(
         cursor: st.cursor ?? { ts: null },
         at: new Date().toISOString(),
         inputs: inputsDigest(run, o.from),
-        netmapModule,
+        netmapModule: netmapModule(),
         expected,
       };
       if (st.tx) rec.txid = st.tx.txid;

@@ -16,6 +16,7 @@ export interface VerifyOptions {
   root: string;
   /** Taken before loading; null cursor ts: judge the whole log (re-verifying an earlier load). */
   cursor: DmesgCursor;
+  /** netmap's module ("netmap", "netmap_lin"): in /proc/modules, and what the patched drivers depend on. */
   netmapModule: string;
   /** The drivers swapped, with the mode the plan expects of their interfaces. */
   drivers: ReadonlyArray<{ module: string; mode: "native" | "emulated" }>;
@@ -82,6 +83,9 @@ function matchesAnyBounded(
   }
 }
 
+/** The misc device netmap registers (/dev/netmap, /proc/misc), whatever its module's name. */
+export const NETMAP_MISC_DEVICE = "netmap";
+
 /** A device number's minor as Linux encodes it in st_rdev (new_encode_dev). */
 export const rdevMinor = (rdev: number): number => (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 
@@ -118,7 +122,8 @@ export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
   for (const e of ev.errors) failures.push(`kernel: ${e.text} (${e.hint})`);
   failures.push(...dmesgExpectFailures(since, o.dmesgExpect ?? []));
 
-  const misc = parseProcMisc(readHostText(o.root, "/proc/misc") ?? "").get(o.netmapModule) ?? null;
+  // The misc device is "netmap" whatever the module is called (netmap_lin.ko registers it too).
+  const misc = parseProcMisc(readHostText(o.root, "/proc/misc") ?? "").get(NETMAP_MISC_DEVICE) ?? null;
   let minor: number | null = null;
   try {
     const st = statSync(underRoot(o.root, "/dev/netmap"));
@@ -127,7 +132,7 @@ export async function verifyLoad(o: VerifyOptions): Promise<VerifyReport> {
     // absent: reported below
   }
   if (minor === null) failures.push("/dev/netmap does not exist (or is not a character device)");
-  if (misc === null) failures.push(`/proc/misc does not list ${o.netmapModule}`);
+  if (misc === null) failures.push(`/proc/misc does not list ${NETMAP_MISC_DEVICE}`);
   if (minor !== null && misc !== null && minor !== misc)
     failures.push(`/dev/netmap has minor ${minor} but /proc/misc registered ${misc}: a stale device node`);
 

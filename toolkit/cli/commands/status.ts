@@ -18,7 +18,7 @@ function printStatus(r: StatusReport): void {
     out.push(`${badge("info")} this kernel has no loadable module support (no /proc/modules)`);
   out.push(
     n.loaded
-      ? `${badge("ok")} netmap loaded: refcount ${n.refcount ?? "-"}, used by ${n.usedBy.length ? n.usedBy.join(", ") : "no driver"}`
+      ? `${badge("ok")} netmap loaded${n.module !== "netmap" ? ` (as ${n.module})` : ""}: refcount ${n.refcount ?? "-"}, used by ${n.usedBy.length ? n.usedBy.join(", ") : "no driver"}`
       : `${badge("info")} netmap is not loaded`,
   );
   out.push(
