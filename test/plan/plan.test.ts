@@ -228,3 +228,34 @@ test("plan shows git and tar as they run: URL after --, a checked-out resolved c
     /^tar --force-local -xf \S+linux-source-6\.1\.tar\.xz --strip-components=1 -C \S+\/kernel-sources\/6\.1\.\d+$/,
   );
 });
+
+test("a kernel-building recipe with localversion: plan names the release the build produces (np and -np alike)", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "np-plan-lv-"));
+  for (const lv of ["np", "-np"]) {
+    const file = join(dir, `lv${lv}.yaml`);
+    writeFileSync(
+      file,
+      [
+        "name: lv",
+        "kernel:",
+        '  version: "6.1.192"',
+        "  build: true",
+        `  localversion: "${lv}"`,
+        `  sources: {kind: kernelorg, version: "6.1.192", sha256: "${"0".repeat(64)}"}`,
+        "netmap:",
+        "  source: {kind: git, url: https://github.com/luigirizzo/netmap, commit: 89607e1406c1fa5ac2106bd2ff33417f090c0d60}",
+        "drivers: [e1000]",
+      ].join("\n"),
+    );
+    const { plan: p } = plan(["--recipe", file, "--root", fixture("hosts", "debian12-e1000")]);
+    // kernel/config.ts sets CONFIG_LOCALVERSION to localversionSuffix(): one "-", LOCALVERSION_AUTO off.
+    t.is(p.targetRelease, "6.1.192-np", lv);
+    t.true(
+      argvs(p, "kernel-config").some((a) =>
+        a.endsWith("--set-str LOCALVERSION -np --disable LOCALVERSION_AUTO"),
+      ),
+      argvs(p, "kernel-config").join("\n"),
+    );
+    t.true(argvs(p, "kernel-install").some((a) => a.endsWith("Debian GNU/Linux, with Linux 6.1.192-np")));
+  }
+});

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compilerIdentity } from "../build/cache.js";
 import { defaultJobs } from "../build/make.js";
+import { localversionSuffix } from "../build/resolve.js";
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { type KernelCatalog, loadKernelCatalog } from "../catalog/kernels.js";
 import type { Exec } from "../core/exec.js";
@@ -173,7 +174,7 @@ export async function buildAndInstallKernel(req: KernelBuildRequest): Promise<Ke
       fragments,
       ...(lmc ? { localmodconfig: lmc } : {}),
       modules: symbols,
-      ...(localversion !== undefined ? { localversion: `-${localversion.replace(/^-/, "")}` } : {}),
+      ...(localversion !== undefined ? { localversion: localversionSuffix(localversion) } : {}),
       exec: req.exec,
       logFile,
     });
