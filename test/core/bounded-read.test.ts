@@ -11,6 +11,7 @@ import {
   readBoundedText,
 } from "../../toolkit/core/bounded-read.js";
 import { ExitCode, UserError } from "../../toolkit/core/errors.js";
+import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 function dir(t: { teardown(f: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), "np-bounded-"));
@@ -113,20 +114,14 @@ test("installed.json policy: what persist.ts records for an initramfs is what th
   const { initramfsToolFor } = await import("../../toolkit/modules/persist.js");
   const { initramfsImages } = await import("../../toolkit/state/installed-policy.js");
   for (const kind of ["update-initramfs", "dracut"] as const) {
-    const tool = initramfsToolFor(kind, "6.1.0-56-amd64");
-    t.deepEqual(initramfsImages("6.1.0-56-amd64").get(tool.image), tool.regenerate);
+    const tool = initramfsToolFor(kind, FIXTURE_RELEASE);
+    t.deepEqual(initramfsImages(FIXTURE_RELEASE).get(tool.image), tool.regenerate);
   }
 });
 
 test("kernel releases: uname -r forms pass, paths do not", async (t) => {
   const { isKernelRelease } = await import("../../toolkit/host/release-name.js");
-  for (const r of [
-    "6.1.0-56-amd64",
-    "5.14.0-362.el9.x86_64",
-    "6.8.0-1-generic",
-    "6.18.44-fc-v782",
-    "4.19.0+",
-  ])
+  for (const r of [FIXTURE_RELEASE, "5.14.0-362.el9.x86_64", "6.8.0-1-generic", "6.18.44-fc-v782", "4.19.0+"])
     t.true(isKernelRelease(r), r);
   for (const r of ["../../../../etc", "6.1/../../x", "", "..", "6.1.0 x", "-6.1", "6.1.0\n"])
     t.false(isKernelRelease(r), r);

@@ -205,11 +205,13 @@ export function hostileBundles(base: BundleParts): HostileBundle[] {
       ? { name: e.name, type: "symlink" as const, linkname: "/etc/hostname" }
       : e,
   );
-  const wrongKo = fakeKo({ vermagic: vermagicOf("5.10.0-99-amd64"), name: netmap.name });
+  // Any release but the bundle's (derived: no distro release named here).
+  const otherRelease = `1.0.0-not-${release}`;
+  const wrongKo = fakeKo({ vermagic: vermagicOf(otherRelease), name: netmap.name });
   const wv = withArtifact(base, netmapPath, wrongKo);
   const wrongRelease = withArtifact(base, netmapPath, wrongKo);
   for (const m of wrongRelease.manifest.modules)
-    if (m.path === netmapPath) m.vermagic = vermagicOf("5.10.0-99-amd64");
+    if (m.path === netmapPath) m.vermagic = vermagicOf(otherRelease);
   const hostPath = cloneParts(base);
   hostPath.manifest.modules[0].path = "/etc/hostname";
   const climbing = cloneParts(base);
@@ -294,14 +296,14 @@ export function hostileBundles(base: BundleParts): HostileBundle[] {
       id: "wrong-vermagic",
       bytes: bundleTar(wv),
       message: new RegExp(
-        `has vermagic "5\\.10\\.0-99-amd64 SMP[^"]*", but the manifest says "${reEsc(netmap.vermagic.trim())}"`,
+        `has vermagic "${reEsc(otherRelease)} SMP[^"]*", but the manifest says "${reEsc(netmap.vermagic.trim())}"`,
       ),
     },
     {
       id: "vermagic-of-another-release",
       bytes: bundleTar(wrongRelease),
       message: new RegExp(
-        `was built for "5\\.10\\.0-99-amd64", but the manifest's kernel release is ${reEsc(release)}`,
+        `was built for "${reEsc(otherRelease)}", but the manifest's kernel release is ${reEsc(release)}`,
       ),
     },
     {

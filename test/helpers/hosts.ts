@@ -70,8 +70,8 @@ export function removeKernelHeaders(root: string, o: { keepSources?: boolean } =
   const paths = [
     `lib/modules/${FIXTURE_RELEASE}/build`,
     `lib/modules/${FIXTURE_RELEASE}/source`,
-    "usr/src/linux-headers-6.1.0-56-amd64",
-    "usr/src/linux-headers-6.1.0-56-common",
+    `usr/src/linux-headers-${FIXTURE_RELEASE}`,
+    `usr/src/linux-headers-${FIXTURE_RELEASE.replace(/-[^-]+$/, "-common")}`,
     ...(o.keepSources ? [] : ["usr/src/linux-source-6.1"]),
   ];
   for (const p of paths) rmSync(join(root, p), { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { RollbackError, StepError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { runSteps } from "../../toolkit/pipeline/runner.js";
 import type { Step, StepContext } from "../../toolkit/pipeline/step.js";
+import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 type Log = string[];
 const ctx = (): StepContext => ({ exec: createExec(), dryRun: false, data: {} });
@@ -86,10 +87,10 @@ function journaledStep(log: Log, undoError: Error): Step {
       mutates: true,
       dependsOn: [],
       commands: [
-        { argv: ["depmod", "6.1.0-56-amd64"], mutates: true },
+        { argv: ["depmod", FIXTURE_RELEASE], mutates: true },
         { argv: ["modinfo", "-n", "e1000"], mutates: false },
       ],
-      files: [{ action: "replace", path: "/lib/modules/6.1.0-56-amd64/kernel/e1000.ko" }],
+      files: [{ action: "replace", path: `/lib/modules/${FIXTURE_RELEASE}/kernel/e1000.ko` }],
       checks: [],
     }),
     async run() {
@@ -104,7 +105,7 @@ function journaledStep(log: Log, undoError: Error): Step {
 test("a failed undo's RollbackError carries the undo's own recovery advice, not the step's forward commands", async (t) => {
   const advice = [
     "# transaction T is not completely undone; its journal is /var/lib/netmap-provision/journal/T.jsonl",
-    "#   files: /lib/modules/6.1.0-56-amd64/kernel/e1000.ko",
+    `#   files: /lib/modules/${FIXTURE_RELEASE}/kernel/e1000.ko`,
     "netmap-provision down --force",
   ];
   const log: Log = [];
@@ -147,7 +148,7 @@ test("an undo failing with a plain error names the step's files, and no forward 
   t.true(e instanceof RollbackError);
   t.deepEqual(e.recovery, [
     '# undo of "Back up and install" failed: disk on fire',
-    "# the step changes /lib/modules/6.1.0-56-amd64/kernel/e1000.ko: check them by hand",
+    `# the step changes /lib/modules/${FIXTURE_RELEASE}/kernel/e1000.ko: check them by hand`,
   ]);
 });
 
