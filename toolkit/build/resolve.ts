@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { BlockedError, UserError } from "../core/errors.js";
 import { underRoot } from "../core/paths.js";
-import { type Compression, compressionFromName } from "../core/safe-archive.js";
+import { type Compression, compressionOf } from "../core/safe-archive.js";
 import { readNicFacts } from "../host/nics.js";
 import { parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -142,7 +142,7 @@ export function resolveKernelSources(
     cached,
     tarball: p.tarball,
     tarballFile: file,
-    compression: compressionFromName(existsSync(file) || "path" in p.tarball ? file : p.tarball.url),
+    compression: compressionOf(existsSync(file) || "path" in p.tarball ? file : p.tarball.url),
   };
 }
 

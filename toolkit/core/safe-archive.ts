@@ -127,7 +127,7 @@ export function detectCompression(head: Buffer): Compression {
  * The compression `plan` names for an archive that may not be here yet: the file's magic when it
  * can be read (as the unpack detects it), else its name (a download not fetched yet).
  */
-export function compressionFromName(file: string): Compression {
+export function compressionOf(file: string): Compression {
   try {
     const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     try {
