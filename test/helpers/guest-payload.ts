@@ -3,7 +3,9 @@ import { join } from "node:path";
 import type { ExecutionContext } from "ava";
 import type { Exec } from "../../toolkit/core/exec.js";
 import { bootGuest, type GuestNic } from "../../toolkit/guest/qemu.js";
+import type { StepDescription } from "../../toolkit/pipeline/step.js";
 import { cliPath, fixture } from "./paths.js";
+import { type Ran, shown, upDisagreements } from "./up-agreement.js";
 
 /*
  * Runs the committed guest payload (test/fixtures/guest/up-payload.mjs) in a QEMU guest and
@@ -88,10 +90,29 @@ export async function runUpPayload(o: PayloadRun): Promise<{ out: Json; log: str
  * The "basic" payload's bar: up swaps and verifies (eth0 native, VALE tx counted), status shows
  * it, a second up changes nothing, down restores the stock e1000 byte for byte.
  */
+/** The plan printed in the guest before up, against the commands up's steps ran (issue 12). */
+export function assertPlanAgrees(t: ExecutionContext, out: Json): void {
+  t.is(out.plan1?.status, 0, JSON.stringify(out.plan1).slice(0, 3000));
+  const plan = out.plan1.report;
+  const ran = out.up1.report.commands as Ran[];
+  t.true(
+    ran.some((e) => e.step === "swap"),
+    JSON.stringify(ran).slice(0, 2000),
+  );
+  const bad = upDisagreements(plan.steps, ran);
+  t.deepEqual(
+    bad,
+    [],
+    `the plan:\n${(plan.steps as StepDescription[]).map((s) => `[${s.id}]\n${s.commands.map((c) => `  ${shown(c.argv, c.cwd)}`).join("\n")}`).join("\n")}\nran:\n${ran.map((e) => `[${e.step}] ${shown(e.argv, e.cwd)}`).join("\n")}`,
+  );
+  t.log(`plan and up agree: ${ran.length} commands run by up's steps`);
+}
+
 export function assertBasicUpDown(t: ExecutionContext, out: Json, log: string): void {
   t.is(out.before.eth0Driver, "e1000", log);
   const up1 = out.up1.report;
   t.is(out.up1.status, 0, JSON.stringify(out.up1).slice(0, 4000));
+  assertPlanAgrees(t, out);
   t.true(up1.ok);
   t.true(up1.changed);
   t.truthy(up1.transaction);

@@ -393,7 +393,7 @@ corpus(
     t.deepEqual(blockedFor(r), []);
     for (const gone of ["netmap-source", "kernel-sources", "ext-drivers", "configure", "make", "manifest"])
       t.false(steps.includes(gone), `${gone} in ${steps.join(",")}`);
-    for (const kept of ["preflight", "bundle", "backup", "install", "swap", "verify", "record"])
+    for (const kept of ["preflight", "bundle", "install", "swap", "verify", "record"])
       t.true(steps.includes(kept), `${kept} missing from ${steps.join(",")}`);
     t.false(JSON.stringify(r.json).includes("git fetch"));
   },

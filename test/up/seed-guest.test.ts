@@ -4,7 +4,7 @@ import test from "ava";
 import { createExec } from "../../toolkit/core/exec.js";
 import { findGuestKernel } from "../../toolkit/guest/guest-kernel.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
-import { type Json, runUpPayload } from "../helpers/guest-payload.js";
+import { assertPlanAgrees, type Json, runUpPayload } from "../helpers/guest-payload.js";
 import { legacyStandinDir } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
 import { deriveSeedRecipe } from "../helpers/seed-recipe.js";
@@ -66,6 +66,7 @@ test.serial(
     // up: built (a cache hit of the host's build), installed by replace, swapped, verified.
     const up1 = out.up1.report;
     t.is(out.up1.status, 0, JSON.stringify(out.up1).slice(0, 4000));
+    assertPlanAgrees(t, out);
     t.true(up1.ok);
     t.true(up1.changed);
     t.deepEqual(

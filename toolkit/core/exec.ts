@@ -186,3 +186,31 @@ export function createExec(opts: { dryRun?: boolean; onCommand?: (e: ExecLogEntr
 function signalNumber(sig: string): number {
   return (osConstants.signals as Record<string, number>)[sig] ?? 0;
 }
+
+/** A command as a report lists it: what ran, where, and in which step. */
+export interface RanCommand {
+  step: string;
+  argv: string[];
+  cwd?: string;
+}
+
+/**
+ * The same exec, telling `on` about every command before it starts (run and start alike): how
+ * up and down list what they ran, for the user and for the test that holds it to the plan.
+ */
+export function observeExec(
+  base: Exec,
+  on: (argv: readonly string[], cwd: string | undefined) => void,
+): Exec {
+  return {
+    dryRun: base.dryRun,
+    run(argv, o) {
+      on(argv, o?.cwd);
+      return base.run(argv, o);
+    },
+    start(argv, o) {
+      on(argv, o?.cwd);
+      return base.start(argv, o);
+    },
+  };
+}

@@ -93,6 +93,14 @@ function walk(dir: string, base = dir, out: string[] = []): string[] {
   return out;
 }
 
+/** The read-only command that looks inside the image (dracut lists it; initramfs-tools unpacks it into `dir`). */
+export function inspectArgv(tool: InitramfsTool, image: string, dir: string): string[] {
+  return tool.kind === "dracut" ? ["lsinitrd", image] : ["unmkinitramfs", image, dir];
+}
+
+/** Where the image is unpacked to be looked at (plan shows the prefix; the run adds a random part). */
+export const inspectDirPrefix = (): string => join(tmpdir(), "np-initramfs-");
+
 /**
  * Look inside the image for each module. initramfs-tools: `unmkinitramfs` unpacks every archive
  * (early microcode + main) and each copy is compared by sha256. dracut: `lsinitrd` lists paths;
@@ -105,7 +113,7 @@ export async function inspectInitramfs(
   artifacts: readonly ModuleArtifact[],
 ): Promise<InitramfsModule[]> {
   if (tool.kind === "dracut") {
-    const listing = (await exec.run(["lsinitrd", imageReal])).stdout.split("\n");
+    const listing = (await exec.run(inspectArgv(tool, imageReal, ""))).stdout.split("\n");
     return artifacts.map((a) => {
       const line = listing.find((l) => moduleFileRe(a.module).test(l.trim().split(/\s+/).at(-1) ?? ""));
       const path = line?.trim().split(/\s+/).at(-1);
@@ -114,9 +122,9 @@ export async function inspectInitramfs(
         : { module: a.module, patched: null };
     });
   }
-  const dir = mkdtempSync(join(tmpdir(), "np-initramfs-"));
+  const dir = mkdtempSync(inspectDirPrefix());
   try {
-    await exec.run(["unmkinitramfs", imageReal, dir]);
+    await exec.run(inspectArgv(tool, imageReal, dir));
     const files = walk(dir);
     return artifacts.map((a) => {
       const hits = files.filter((f) => moduleFileRe(a.module).test(f));

@@ -54,6 +54,13 @@ export interface Resolution {
  * sysroot) when it supports it, else the modules.dep entry. modinfo also answers for built-in
  * modules ("(builtin)"), which we report as no file.
  */
+/** `modinfo -n` for `kver` (with -b on a sysroot): the one place that argv is made. */
+export function resolveArgv(root: string, kver: string, module: string): string[] {
+  return root === "/" || root === ""
+    ? ["modinfo", "-k", kver, "-n", module]
+    : ["modinfo", "-b", root, "-k", kver, "-n", module];
+}
+
 export async function resolveModule(opts: {
   root: string;
   kver: string;
@@ -63,10 +70,7 @@ export async function resolveModule(opts: {
   const { root, kver, module, exec } = opts;
   const sysroot = !(root === "/" || root === "");
   if (!sysroot || (await modinfoSupportsBasedir(exec))) {
-    const argv = sysroot
-      ? ["modinfo", "-b", root, "-k", kver, "-n", module]
-      : ["modinfo", "-k", kver, "-n", module];
-    const r = await exec.run(argv, { reject: false });
+    const r = await exec.run(resolveArgv(root, kver, module), { reject: false });
     const out = r.stdout.trim();
     if (r.exitCode !== 0 || out === "" || out.startsWith("(builtin)"))
       return { path: undefined, via: "modinfo" };

@@ -7,6 +7,7 @@ import type { Exec } from "../core/exec.js";
 import { gatherHostFacts } from "../host/facts.js";
 import { readModulesDep } from "../modules/resolve.js";
 import type { Recipe } from "../recipe/schema.js";
+import { recordInterfaceState } from "../swap/iface-state.js";
 import type { PlanInputs } from "./plan.js";
 
 /** The gcc version (`cc -dumpfullversion`), or null without a compiler: a read-only probe. */
@@ -29,6 +30,10 @@ export async function gatherPlanInputs(o: {
 }): Promise<PlanInputs> {
   if (o.from !== undefined) checkBundlePath(o.from);
   const facts = await gatherHostFacts({ root: o.root, catalog: o.catalog, exec: o.exec });
+  // What the swap will put back on each NIC (read-only `ip -j`): only on the host itself, as a
+  // host tree's interfaces are not this machine's.
+  const nics = facts.nics.filter((n) => n.module !== null).map((n) => n.ifname);
+  const interfaces = o.root === "/" ? await recordInterfaceState(o.exec, nics).catch(() => null) : null;
   return {
     recipe: o.recipe,
     facts,
@@ -41,6 +46,7 @@ export async function gatherPlanInputs(o: {
     stateDir: o.stateDir,
     jobs: Math.max(1, cpus().length),
     allowManagement: o.allowManagement ?? false,
+    interfaces,
     ...(o.from !== undefined ? { from: o.from } : {}),
   };
 }

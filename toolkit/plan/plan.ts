@@ -10,12 +10,15 @@ import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js"
 import type { HostFacts } from "../host/facts.js";
 import { nextBootArgv } from "../kernel/build.js";
 import { kernelCloneArgv, kernelGitCacheDir } from "../kernel/sources.js";
-import { detectInitramfs, modulesLoadPath } from "../modules/persist.js";
+import { detectInitramfs } from "../modules/persist.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
 import { extDriverDecision } from "../sources/ext-drivers.js";
-import { smokeArgvs } from "../verify/pktgen-smoke.js";
+import type { InterfaceState } from "../swap/iface-state.js";
+import { isLoaded } from "../swap/module-ops.js";
+import type { UpResolve } from "../up/context.js";
+import { transactionSteps } from "../up/steps.js";
 
 /**
  * The plan: what `up` would do on this host with this recipe, as data: ordered steps with the
@@ -46,6 +49,8 @@ export interface DriverPlan {
 
 export interface Plan {
   recipe: string;
+  /** What up's transaction steps run with (toolkit/up/context.ts): computed here, once. */
+  up: UpResolve;
   /** The kernel release the modules are built for and loaded into. */
   targetRelease: string;
   /** Upstream x.y.z of the target, when known. */
@@ -71,6 +76,8 @@ export interface PlanInputs {
   cacheDir: string;
   stateDir: string;
   jobs: number;
+  /** The host's interfaces as `ip -j` shows them (null: not read, e.g. a host tree under --root). */
+  interfaces?: InterfaceState[] | null;
   /** Allow unloading the driver of the management interface (with the dead-man timer). */
   allowManagement?: boolean;
   /**
@@ -723,50 +730,6 @@ export function buildPlan(i: PlanInputs): Plan {
     );
   }
 
-  // Install: back up first, then shadow (updates/) or replace.
-  const moddir = `/lib/modules/${release}`;
-  const updates = join(moddir, "updates", "netmap");
-  const backups = join(i.stateDir, "backups", release);
-  const replace = recipe.modules.strategy === "replace";
-  const installFiles: StepDescription["files"] = [{ action: "create", path: join(updates, moduleFile) }];
-  for (const d of swapped) {
-    const stock = d.stockPath ?? stockGuess(i.drivers.get(d.token), version ?? release, release);
-    if (replace) {
-      installFiles.push({ action: "move", path: stock, to: `${stock}-bak` });
-      installFiles.push({ action: "create", path: stock.replace(/\.ko(\.\w+)?$/, ".ko") });
-    } else installFiles.push({ action: "create", path: join(updates, `${d.module}.ko`) });
-  }
-  steps.push(
-    step({
-      id: "backup",
-      title: `Back up the stock modules (${swapped.map((d) => d.module).join(", ") || "none"}) with their sha256`,
-      mutates: true,
-      dependsOn: [fromBundle ? "bundle" : "manifest"],
-      commands: [],
-      files: swapped.map((d) => ({
-        action: "backup" as const,
-        path: d.stockPath ?? stockGuess(i.drivers.get(d.token), version ?? release, release),
-        to: join(backups, "<sha256>.ko"),
-      })),
-    }),
-  );
-  steps.push(
-    step({
-      id: "install",
-      title: replace
-        ? "Move the stock modules aside (as the original procedure did) and put the patched ones in place"
-        : `Install the patched modules under ${updates} (depmod prefers updates/)`,
-      mutates: true,
-      dependsOn: ["backup"],
-      commands: [
-        cmd(["depmod", release], true),
-        ...swapped.map((d) => cmd(["modinfo", "-k", release, "-n", d.module], false)),
-      ],
-      files: installFiles,
-      checks: swapped.map((d) => `modinfo -n ${d.module} resolves to the patched file`),
-    }),
-  );
-
   const affected = facts.nics
     .filter((n) => n.module !== null && swapped.some((d) => d.module === n.module))
     .map((n) => n.ifname);
@@ -788,104 +751,62 @@ export function buildPlan(i: PlanInputs): Plan {
         step: "swap",
       });
   }
-  steps.push(
-    step({
-      id: "swap",
-      title: `Swap drivers: unload ${swapped.map((d) => d.module).join(", ") || "nothing"}, load ${recipe.netmap.moduleName} then the patched drivers`,
-      mutates: true,
-      dependsOn: ["install"],
-      commands: [
-        ...swapped.map((d) => cmd(["rmmod", d.module], true)),
-        cmd(["modprobe", recipe.netmap.moduleName], true),
-        ...swapped.map((d) => cmd(["modprobe", d.module], true)),
-        ...affected.map((ifname) => cmd(["ip", "link", "set", ifname, "up"], true)),
-      ],
-      checks: [
-        "nothing holds the modules or /dev/netmap before unloading",
-        `interfaces brought back as they were: ${affected.join(", ") || "none"}`,
-      ],
-      notes: affected.length > 0 ? [`affects ${affected.join(", ")}`] : [],
-    }),
-  );
-  // up runs pkt-gen from where the artifacts stay: the bundle, or the build cache entry.
-  const pktgen = fromBundle
-    ? join("<unpacked bundle>", "artifacts", "build-apps", "pkt-gen", "pkt-gen")
-    : join(cache, "builds", "<key>", "artifacts", legacy ? "examples/pkt-gen" : "build-apps/pkt-gen/pkt-gen");
-  const verifyCmds: PlannedCommand[] = [cmd(["dmesg"], false)];
-  if (recipe.netmap.apps.includes("pkt-gen")) {
-    const smoke = smokeArgvs(pktgen, recipe.verify.pktgen);
-    for (const argv of [smoke.valeRx, smoke.valeTx, ...smoke.nicTx.map((n) => n.argv)])
-      if (argv) verifyCmds.push(cmd(argv, false));
-  }
-  steps.push(
-    step({
-      id: "verify",
-      title: "Verify with evidence from this load",
-      mutates: false,
-      dependsOn: ["swap"],
-      commands: verifyCmds,
-      checks: [
-        ...recipe.verify.dmesg.expect.map((re) => `dmesg since the load matches /${re}/`),
-        "/proc/misc minor of netmap = /dev/netmap's minor",
-        ...swapped.map((d) => `/proc/modules: ${d.module} depends on ${recipe.netmap.moduleName}`),
-        ...affected.map(
-          (ifname) => `${ifname}: native (netmap queues/slots) or emulated as the recipe expects`,
-        ),
-        ...(verifyCmds.length > 1
-          ? [
-              `pkt-gen: each sender runs ${recipe.verify.pktgen.seconds} s once its port is ready (the VALE receiver first), then SIGINT; tx and rx figures and the loss from pkt-gen's summaries; fails only when a side moved nothing`,
-            ]
-          : []),
-      ],
-    }),
-  );
-  if (recipe.modules.persist) {
-    let ird: ReturnType<typeof detectInitramfs> = { note: "" };
+  let initramfs: UpResolve["initramfs"] = { tool: null, note: "" };
+  if (recipe.modules.persist)
     try {
-      ird = detectInitramfs(i.facts.root, release, recipe.modules.initramfs);
+      const d = detectInitramfs(i.facts.root, release, recipe.modules.initramfs);
+      initramfs = { tool: d.tool ?? null, note: d.note };
     } catch (e) {
       if (!(e instanceof ProvisionError)) throw e;
       blockers.push({ id: "initramfs", message: e.message, fix: e.hint ?? "", step: "persist" });
     }
-    const t = ird.tool;
-    steps.push(
-      step({
-        id: "persist",
-        title: `Keep netmap across reboots (modules-load.d${t ? `, ${t.image} regenerated` : ""})`,
-        mutates: true,
-        dependsOn: ["verify"],
-        commands: t ? [cmd(t.regenerate, true)] : [],
-        files: [
-          { action: "create", path: modulesLoadPath },
-          ...(t
-            ? [
-                { action: "backup" as const, path: t.image },
-                { action: "replace" as const, path: t.image },
-              ]
-            : []),
-        ],
-        checks: [
-          t
-            ? `${t.image} holds the patched ${swapped.map((d) => d.module).join(", ") || "drivers"} or no copy of them`
-            : ird.note,
-        ],
-      }),
-    );
-  }
-  steps.push(
-    step({
-      id: "record",
-      title: "Record what is installed (for status and down)",
-      mutates: true,
-      dependsOn: ["verify"],
-      commands: [],
-      files: [{ action: "create", path: join(i.stateDir, "installed.json") }],
-    }),
-  );
+  // up runs pkt-gen from where the artifacts stay: the bundle, or the build cache entry.
+  const pktgen = !recipe.netmap.apps.includes("pkt-gen")
+    ? null
+    : fromBundle
+      ? join("<tmp>", "artifacts", "build-apps", "pkt-gen", "pkt-gen")
+      : join(
+          cache,
+          "builds",
+          "<key>",
+          "artifacts",
+          legacy ? "examples/pkt-gen" : "build-apps/pkt-gen/pkt-gen",
+        );
+  const up: UpResolve = {
+    root: facts.root,
+    release,
+    stateDir: i.stateDir,
+    recipe: recipe.name,
+    strategy: recipe.modules.strategy,
+    persist: recipe.modules.persist,
+    netmapModule: recipe.netmap.moduleName,
+    swapped: swapped.map((d) => ({
+      token: d.token,
+      module: d.module,
+      stockPath: d.stockPath ?? stockGuess(i.drivers.get(d.token), version ?? release, release),
+    })),
+    expected: drivers
+      .filter((d) => d.mode !== "unsupported")
+      .map((d) => ({ module: d.module, mode: d.mode as "native" | "emulated" })),
+    affected,
+    management: mgmt,
+    interfaces: i.interfaces ? i.interfaces.filter((s) => affected.includes(s.ifname)) : null,
+    loaded: [recipe.netmap.moduleName, ...swapped.map((d) => d.module)].filter((m) =>
+      isLoaded(facts.root, m),
+    ),
+    pktgen,
+    verify: recipe.verify,
+    initramfs,
+    after: steps.at(-1)?.id ?? "preflight",
+    ...(i.from !== undefined ? { from: i.from } : {}),
+  };
+  // up's transaction: the same step objects `up` runs (toolkit/up/steps.ts), described.
+  for (const s of transactionSteps(up)) steps.push(s.describe());
 
   // Every string of the plan goes out (terminal, --json, up's step titles): no URL password in any.
   return redactDeep({
     recipe: recipe.name,
+    up,
     targetRelease: release,
     targetVersion: version,
     buildsKernel,

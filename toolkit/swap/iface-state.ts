@@ -62,6 +62,16 @@ export function parseInterfaceState(
 
 const IP_TIMEOUT_MS = 10_000;
 
+/** The read-only `ip -j` calls that record interfaces: routes of both families, then each interface. */
+export function recordArgvs(ifnames: readonly string[]): string[][] {
+  if (ifnames.length === 0) return [];
+  return [
+    ["ip", "-j", "-4", "route", "show", "default"],
+    ["ip", "-j", "-6", "route", "show", "default"],
+    ...ifnames.map((i) => ["ip", "-j", "addr", "show", "dev", i]),
+  ];
+}
+
 /** Record the state of each interface that exists now (read-only `ip -j` calls). */
 export async function recordInterfaceState(
   exec: Exec,
@@ -70,10 +80,11 @@ export async function recordInterfaceState(
   const out: InterfaceState[] = [];
   if (ifnames.length === 0) return out;
   const run = async (argv: string[]) => (await exec.run(argv, { timeoutMs: IP_TIMEOUT_MS })).stdout;
-  const r4 = await run(["ip", "-j", "-4", "route", "show", "default"]);
-  const r6 = await run(["ip", "-j", "-6", "route", "show", "default"]);
-  for (const ifname of ifnames) {
-    const a = await exec.run(["ip", "-j", "addr", "show", "dev", ifname], {
+  const [route4, route6, ...addrs] = recordArgvs(ifnames) as [string[], string[], ...string[][]];
+  const r4 = await run(route4);
+  const r6 = await run(route6);
+  for (const [i, ifname] of ifnames.entries()) {
+    const a = await exec.run(addrs[i] as string[], {
       timeoutMs: IP_TIMEOUT_MS,
       reject: false,
     });

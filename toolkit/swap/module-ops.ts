@@ -37,15 +37,19 @@ function moduleError(
   );
 }
 
+/** The argv of an unload and a load: the one place each is made (plan shows them, swap and down run them). */
+export const rmmodArgv = (module: string): string[] => ["rmmod", module];
+export const modprobeArgv = (module: string): string[] => ["modprobe", module];
+
 /** `rmmod <module>` with a timeout (not journaled: callers journal the intent). */
 export async function rmmod(exec: Exec, module: string): Promise<void> {
-  const r = await exec.run(["rmmod", module], { mutates: true, timeoutMs: UNLOAD_TIMEOUT_MS, reject: false });
+  const r = await exec.run(rmmodArgv(module), { mutates: true, timeoutMs: UNLOAD_TIMEOUT_MS, reject: false });
   if (r.exitCode !== 0) throw moduleError("swap", `rmmod ${module}`, undefined, r.stderr, r.timedOut);
 }
 
 /** `modprobe <module>` (resolves through modules.dep, so dependencies load first) with a timeout. */
 export async function modprobe(exec: Exec, module: string): Promise<void> {
-  const r = await exec.run(["modprobe", module], {
+  const r = await exec.run(modprobeArgv(module), {
     mutates: true,
     timeoutMs: LOAD_TIMEOUT_MS,
     reject: false,

@@ -1,4 +1,5 @@
 import { type ProvisionError, RollbackError } from "../core/errors.js";
+import type { RanCommand } from "../core/exec.js";
 import type { PersistResult } from "../modules/persist.js";
 import type { StepOutcome } from "../pipeline/runner.js";
 import type { VerifyReport } from "../verify/report.js";
@@ -31,6 +32,8 @@ export interface UpReport {
   persist?: PersistResult;
   /** A kernel.build recipe: where its kernel stands (toolkit/up/kernel-phase.ts). */
   kernel?: UpKernelReport;
+  /** Every command the build and transaction steps ran, in order, with the step that ran it. */
+  commands: RanCommand[];
   warnings: string[];
   error?: ReportError;
 }

@@ -37,6 +37,7 @@ export async function runUp(o: UpOptions): Promise<UpReport> {
     transaction: null,
     steps: [],
     verify: null,
+    commands: [],
     warnings: [],
   };
   const warn = (m: string) => {
@@ -126,7 +127,7 @@ async function runUpWith(o: UpOptions, report: UpReport, warn: (m: string) => vo
           `up is blocked on this host:\n  ${plan.blockers.map((b) => `[${b.id}] ${b.message}`).join("\n  ")}`,
           plan.blockers.map((b) => b.fix).join("\n  "),
         );
-      await transact(ko, plan, inputs.facts, report);
+      await transact(ko, plan, report);
       await finishKernel();
     });
   } catch (err) {

@@ -10,9 +10,12 @@ export interface DmesgCursor {
   ts: number | null;
 }
 
+/** The one argv that reads the kernel log (plan shows it where swap and verify run it). */
+export const dmesgArgv = (): string[] => ["dmesg"];
+
 /** Read the whole kernel log (read-only; needs root or kernel.dmesg_restrict=0). */
 export async function readDmesg(exec: Exec): Promise<DmesgLine[]> {
-  const r = await exec.run(["dmesg"], { timeoutMs: 15_000 });
+  const r = await exec.run(dmesgArgv(), { timeoutMs: 15_000 });
   return parseDmesg(r.stdout);
 }
 

@@ -1,0 +1,75 @@
+import { quoteArgv } from "../../toolkit/core/exec.js";
+import type { PlannedCommand, StepDescription } from "../../toolkit/pipeline/step.js";
+
+/**
+ * The plan-vs-run agreement for `up` (issue 12): `plan --json` printed before `up --json`, whose
+ * `commands` lists what each step ran. Every command a transaction step ran must be planned for
+ * that step, and every command planned for it must run. The build step runs the build pipeline:
+ * what it ran must be among the build steps' planned commands (or a read-only probe); on a cache
+ * hit it runs none of them, otherwise all.
+ */
+
+export interface Ran {
+  step: string;
+  argv: string[];
+  cwd?: string;
+}
+
+const BUILD_STEP_IDS = new Set([
+  "kernel-sources",
+  "sources",
+  "ext-drivers",
+  "configure",
+  "make",
+  "netmap-build",
+  "manifest",
+  "cache-store",
+]);
+const TRANSACTION_IDS = new Set(["install", "swap", "verify", "persist", "record"]);
+
+/** Read-only probes the build makes about the host (compiler identity, kbuild's variables, `make -n`). */
+export const BUILD_PROBES: Array<(argv: readonly string[]) => boolean> = [
+  (a) => a[0] === "cc" && a[1] === "--version",
+  (a) => a.includes("np-print-vars"),
+  (a) => a[0] === "make" && a[1] === "-n",
+];
+
+/** A planned argv/cwd part as a pattern: a placeholder matches what only the run knows, inside one path part. */
+function pattern(text: string): RegExp {
+  const esc = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${esc.replace(/<(run|tmp|key|txid)>/g, "[^/ ]+")}$`);
+}
+export const shown = (argv: readonly string[], cwd?: string): string =>
+  `${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}`;
+export const matches = (
+  p: PlannedCommand,
+  e: { argv: readonly string[]; cwd?: string | undefined },
+): boolean =>
+  p.argv.length === e.argv.length &&
+  p.argv.every((a, i) => pattern(a).test(e.argv[i] ?? "")) &&
+  (p.cwd === undefined || (e.cwd !== undefined && pattern(p.cwd).test(e.cwd)));
+
+/** What disagrees, as lines to print; empty when plan and run agree. */
+export function upDisagreements(steps: readonly StepDescription[], ran: readonly Ran[]): string[] {
+  const out: string[] = [];
+  const planned = (id: string) => steps.find((s) => s.id === id)?.commands ?? [];
+  const buildPlanned = steps.filter((s) => BUILD_STEP_IDS.has(s.id)).flatMap((s) => s.commands);
+  for (const e of ran) {
+    if (e.step === "build") {
+      if (BUILD_PROBES.some((p) => p(e.argv))) continue;
+      if (!buildPlanned.some((p) => matches(p, e)))
+        out.push(`build ran, not planned: ${shown(e.argv, e.cwd)}`);
+    } else if (!planned(e.step).some((p) => matches(p, e)))
+      out.push(`${e.step} ran, not planned for it: ${shown(e.argv, e.cwd)}`);
+  }
+  const builtHere = ran.some((e) => e.step === "build" && !BUILD_PROBES.some((p) => p(e.argv)));
+  if (builtHere)
+    for (const p of buildPlanned)
+      if (!ran.some((e) => e.step === "build" && matches(p, e)))
+        out.push(`planned for the build, not run: ${shown(p.argv, p.cwd)}`);
+  for (const s of steps.filter((x) => TRANSACTION_IDS.has(x.id)))
+    for (const p of s.commands)
+      if (!ran.some((e) => e.step === s.id && matches(p, e)))
+        out.push(`planned for ${s.id}, not run: ${shown(p.argv, p.cwd)}`);
+  return out;
+}
