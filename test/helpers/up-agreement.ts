@@ -16,6 +16,7 @@ export interface Ran {
 }
 
 const BUILD_STEP_IDS = new Set([
+  "netmap-source",
   "kernel-sources",
   "sources",
   "ext-drivers",

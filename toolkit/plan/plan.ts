@@ -15,6 +15,12 @@ import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
 import { extDriverDecision } from "../sources/ext-drivers.js";
+import {
+  cachedNetmapCheckout,
+  cloneDirPrefix,
+  netmapGitArgv,
+  revParseCandidates,
+} from "../sources/netmap-source.js";
 import type { InterfaceState } from "../swap/iface-state.js";
 import { isLoaded } from "../swap/module-ops.js";
 import type { UpResolve } from "../up/context.js";
@@ -541,38 +547,39 @@ export function buildPlan(i: PlanInputs): Plan {
       }),
     );
   } else if (ns.kind === "git") {
-    // As toolkit/sources/netmap-source.ts runs them (the fetch goes to a temporary dir renamed to
-    // srcDir): URLs and refs after `--`, the checkout of a resolved 40-hex commit.
+    // toolkit/sources/netmap-source.ts's own argvs: into a fresh .clone-<tmp> dir, renamed to
+    // <cache>/netmap/<commit> once checked; nothing at all when the cache has the commit.
     const url = redactUrl(ns.url);
-    const full = /^[0-9a-f]{40}$/i.test(ns.commit);
-    const fetchArgv = full
-      ? ["git", "fetch", "--quiet", "--depth", "1", "--", url, ns.commit]
-      : ["git", "fetch", "--quiet", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"];
+    const cached = cachedNetmapCheckout(cache, ns.commit);
+    const tmp = `${cloneDirPrefix(cache)}<tmp>`;
+    const full = /^[0-9a-f]{40}$/.test(ns.commit);
+    const git = (argv: string[], mutates: boolean) => cmd(argv, mutates, tmp);
     steps.push(
       step({
         id: "netmap-source",
-        title: `Fetch netmap ${ns.commit.slice(0, 12)} from ${url}`,
-        mutates: true,
-        commands: [
-          cmd(["git", "init", "--quiet"], true, srcDir),
-          cmd(fetchArgv, true, srcDir),
-          cmd(
-            [
-              "git",
-              "rev-parse",
-              "--verify",
-              "--quiet",
-              "--end-of-options",
-              `${/^[0-9a-f]{7,40}$/i.test(ns.commit) ? ns.commit : `origin/${ns.commit}`}^{commit}`,
+        title: cached
+          ? `Use netmap ${ns.commit.slice(0, 12)} from the cache (${cached})`
+          : `Fetch netmap ${ns.commit.slice(0, 12)} from ${url}`,
+        mutates: !cached,
+        commands: cached
+          ? []
+          : [
+              git(netmapGitArgv.init(), true),
+              git(full ? netmapGitArgv.shallowFetch(url, ns.commit) : netmapGitArgv.fullFetch(url), true),
+              ...revParseCandidates(ns.commit).map((c) => git(netmapGitArgv.revParse(c), false)),
+              git(netmapGitArgv.checkout("<commit>"), true),
+              git(netmapGitArgv.head(), false),
             ],
-            false,
-            srcDir,
-          ),
-          cmd(["git", "checkout", "--quiet", "--detach", "<commit>", "--"], true, srcDir),
-        ],
-        files: [{ action: "create", path: srcDir }],
+        files: cached ? [] : [{ action: "create", path: srcDir }],
         checks: [`git rev-parse HEAD starts with ${ns.commit}`],
-        notes: ["<commit>: the full commit id rev-parse printed"],
+        notes: cached
+          ? []
+          : [
+              "<commit>: the full commit id rev-parse printed",
+              ...(full
+                ? ["a server that refuses a shallow fetch of one commit gets the full fetch instead"]
+                : []),
+            ],
       }),
     );
   } else if (ns.kind === "tarball")

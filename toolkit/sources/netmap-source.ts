@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { redactSecrets, redactUrl } from "../core/redact.js";
@@ -126,6 +126,60 @@ function resolveLocal(path: string): ResolvedNetmapSource {
   return { dir: path, ...l, id: `tree:${treeContentHash(path)}`, spec: { kind: "local", path } };
 }
 
+/**
+ * The git commands of a netmap fetch, each made here only (`plan` prints them): the URL and refs
+ * after `--`, so nothing from the recipe is read as an option; checkout only ever sees 40 hex.
+ */
+export const netmapGitArgv = {
+  init: (): string[] => ["git", "init", "--quiet"],
+  shallowFetch: (url: string, commit: string): string[] => [
+    "git",
+    "fetch",
+    "--quiet",
+    "--depth",
+    "1",
+    "--",
+    url,
+    commit,
+  ],
+  fullFetch: (url: string): string[] => [
+    "git",
+    "fetch",
+    "--quiet",
+    "--tags",
+    "--",
+    url,
+    "+refs/heads/*:refs/remotes/origin/*",
+  ],
+  revParse: (candidate: string): string[] => [
+    "git",
+    "rev-parse",
+    "--verify",
+    "--quiet",
+    "--end-of-options",
+    `${candidate}^{commit}`,
+  ],
+  checkout: (commit: string): string[] => ["git", "checkout", "--quiet", "--detach", commit, "--"],
+  head: (): string[] => ["git", "rev-parse", "HEAD"],
+};
+
+/** What rev-parse is asked, in order: a commit is itself; a moving ref is a branch, else a tag. */
+export const revParseCandidates = (ref: string): string[] =>
+  SHORT_SHA.test(ref) ? [ref] : [`origin/${ref}`, ref];
+
+/** Where a fetch is made before it is renamed to `<cache>/netmap/<commit>`. */
+export const cloneDirPrefix = (cacheDir: string): string => join(cacheDir, "netmap", ".clone-");
+
+/** The cached checkout of a pinned commit, when there is one (a moving ref is never reused). */
+export function cachedNetmapCheckout(cacheDir: string, ref: string): string | undefined {
+  const root = join(cacheDir, "netmap");
+  if (!SHORT_SHA.test(ref) || !existsSync(root)) return undefined;
+  const n = readdirSync(root).find(
+    (x) => FULL_SHA.test(x) && x.startsWith(ref) && existsSync(join(root, x, ".netmap-provision-ok")),
+  );
+  return n === undefined ? undefined : join(root, n);
+}
+
 /** A git checkout in the cache: `<cache>/netmap/<commit>`, reused when HEAD is that commit. */
 async function resolveGit(
   spec: Extract<NetmapSourceSpec, { kind: "git" }>,
@@ -144,17 +198,19 @@ async function resolveGit(
   }
   const run = (argv: string[], cwd: string, reject = true) =>
     o.exec.run(argv, { cwd, logFile: o.logFile, reject, env: GIT_ENV });
-  const headOf = async (dir: string) => (await run(["git", "rev-parse", "HEAD"], dir)).stdout.trim();
+  const headOf = async (dir: string) => (await run(netmapGitArgv.head(), dir)).stdout.trim();
 
   const root = join(o.cacheDir, "netmap");
-  if (isSha && existsSync(root)) {
-    const existing = readdirSync(root).find(
-      (n) => FULL_SHA.test(n) && n.startsWith(ref) && existsSync(join(root, n, ".netmap-provision-ok")),
-    );
-    if (existing) {
-      const dir = join(root, existing);
-      return { dir, ...layoutOrThrow(dir, dir), id: `commit:${existing}`, commit: existing, spec };
-    }
+  const cached = cachedNetmapCheckout(o.cacheDir, ref);
+  if (cached) {
+    const existing = basename(cached);
+    return {
+      dir: cached,
+      ...layoutOrThrow(cached, cached),
+      id: `commit:${existing}`,
+      commit: existing,
+      spec,
+    };
   }
   if (o.offline) {
     throw new BlockedError(
@@ -163,21 +219,16 @@ async function resolveGit(
     );
   }
   mkdirSync(root, { recursive: true });
-  const tmp = join(root, `.clone-${randomBytes(4).toString("hex")}`);
+  const tmp = `${cloneDirPrefix(o.cacheDir)}${randomBytes(4).toString("hex")}`;
   try {
     mkdirSync(tmp);
-    await run(["git", "init", "--quiet"], tmp);
+    await run(netmapGitArgv.init(), tmp);
     // A shallow fetch of one commit needs its full id and a server that allows it; else clone all.
     // The URL and refs come after `--`: nothing from the recipe is read as an option.
     const shallow =
-      FULL_SHA.test(ref) &&
-      (await run(["git", "fetch", "--quiet", "--depth", "1", "--", url, ref], tmp, false)).exitCode === 0;
+      FULL_SHA.test(ref) && (await run(netmapGitArgv.shallowFetch(url, ref), tmp, false)).exitCode === 0;
     if (!shallow) {
-      const full = await run(
-        ["git", "fetch", "--quiet", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"],
-        tmp,
-        false,
-      );
+      const full = await run(netmapGitArgv.fullFetch(url), tmp, false);
       if (full.exitCode !== 0) {
         const why = redactSecrets((full.stderr || full.stdout).trim().split("\n").slice(-2).join(" "));
         throw new BlockedError(
@@ -188,24 +239,16 @@ async function resolveGit(
     }
     // A moving ref is a branch (origin/<ref>) or a tag (<ref>); a commit is itself. Each is
     // resolved to a full commit id first, so checkout only ever sees 40 hex digits.
-    const candidates = isSha ? [ref] : [`origin/${ref}`, ref];
     let commit: string | undefined;
-    for (const c of candidates) {
-      const r = await run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", `${c}^{commit}`],
-        tmp,
-        false,
-      );
+    for (const c of revParseCandidates(ref)) {
+      const r = await run(netmapGitArgv.revParse(c), tmp, false);
       const sha = r.stdout.trim();
       if (r.exitCode === 0 && FULL_SHA.test(sha)) {
         commit = sha;
         break;
       }
     }
-    if (
-      !commit ||
-      (await run(["git", "checkout", "--quiet", "--detach", commit, "--"], tmp, false)).exitCode !== 0
-    ) {
+    if (!commit || (await run(netmapGitArgv.checkout(commit), tmp, false)).exitCode !== 0) {
       throw new UserError(
         `netmap ${isSha ? "commit" : "ref"} ${ref} is not in ${shown}`,
         "check netmap.source.commit (git log in a checkout of that repository)",
