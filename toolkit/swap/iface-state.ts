@@ -62,6 +62,23 @@ export function parseInterfaceState(
 
 const IP_TIMEOUT_MS = 10_000;
 
+/** The read-only argvs recordInterfaceState runs (one place each: the run and `down --plan`). */
+export const defaultRoutesArgv = (family: "inet" | "inet6"): string[] => [
+  "ip",
+  "-j",
+  family === "inet6" ? "-6" : "-4",
+  "route",
+  "show",
+  "default",
+];
+export const addrShowArgv = (ifname: string): string[] => ["ip", "-j", "addr", "show", "dev", ifname];
+
+/** What recordInterfaceState runs for `ifnames`, in order (nothing when there are none). */
+export function recordInterfaceArgvs(ifnames: readonly string[]): string[][] {
+  if (ifnames.length === 0) return [];
+  return [defaultRoutesArgv("inet"), defaultRoutesArgv("inet6"), ...ifnames.map(addrShowArgv)];
+}
+
 /** Record the state of each interface that exists now (read-only `ip -j` calls). */
 export async function recordInterfaceState(
   exec: Exec,
@@ -70,10 +87,10 @@ export async function recordInterfaceState(
   const out: InterfaceState[] = [];
   if (ifnames.length === 0) return out;
   const run = async (argv: string[]) => (await exec.run(argv, { timeoutMs: IP_TIMEOUT_MS })).stdout;
-  const r4 = await run(["ip", "-j", "-4", "route", "show", "default"]);
-  const r6 = await run(["ip", "-j", "-6", "route", "show", "default"]);
+  const r4 = await run(defaultRoutesArgv("inet"));
+  const r6 = await run(defaultRoutesArgv("inet6"));
   for (const ifname of ifnames) {
-    const a = await exec.run(["ip", "-j", "addr", "show", "dev", ifname], {
+    const a = await exec.run(addrShowArgv(ifname), {
       timeoutMs: IP_TIMEOUT_MS,
       reject: false,
     });

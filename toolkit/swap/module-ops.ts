@@ -37,15 +37,21 @@ function moduleError(
   );
 }
 
+/** The argv that unloads `module` (the one place it is made: rmmod runs it, plans print it). */
+export const rmmodArgv = (module: string): string[] => ["rmmod", module];
+
+/** The argv that loads `module` through modules.dep (the one place it is made). */
+export const modprobeArgv = (module: string): string[] => ["modprobe", module];
+
 /** `rmmod <module>` with a timeout (not journaled: callers journal the intent). */
 export async function rmmod(exec: Exec, module: string): Promise<void> {
-  const r = await exec.run(["rmmod", module], { mutates: true, timeoutMs: UNLOAD_TIMEOUT_MS, reject: false });
+  const r = await exec.run(rmmodArgv(module), { mutates: true, timeoutMs: UNLOAD_TIMEOUT_MS, reject: false });
   if (r.exitCode !== 0) throw moduleError("swap", `rmmod ${module}`, undefined, r.stderr, r.timedOut);
 }
 
 /** `modprobe <module>` (resolves through modules.dep, so dependencies load first) with a timeout. */
 export async function modprobe(exec: Exec, module: string): Promise<void> {
-  const r = await exec.run(["modprobe", module], {
+  const r = await exec.run(modprobeArgv(module), {
     mutates: true,
     timeoutMs: LOAD_TIMEOUT_MS,
     reject: false,
