@@ -12,8 +12,9 @@ import { planRestore, type RestoreAction, recoverPending, restore } from "../mod
 import { parseProcModules } from "../parse/proc.js";
 import type { FileChange, PlannedCommand, Step, StepDescription } from "../pipeline/step.js";
 import { sha256IfExists } from "../state/atomic-file.js";
-import { type InstalledRecord, installedPath, readInstalled } from "../state/installed.js";
+import { type InstalledRecord, installedPath, installedSchema, readInstalled } from "../state/installed.js";
 import { type JournalState, journalDir, pendingTransaction } from "../state/journal.js";
+import { readStateJson } from "../state/state-file.js";
 import { undoEntryFor } from "../state/undo-table.js";
 import { findHolders, holderProblems } from "../swap/holders.js";
 import {
@@ -106,6 +107,12 @@ export interface DownPreview {
   targets: DownTargets;
   pending: JournalState | undefined;
   installed: InstalledRecord | undefined;
+  /**
+   * installed.json once the recover step is over, what the restore step restores: none after an
+   * interrupted down (its recovery did the restore), the previous record (or none) when the
+   * interrupted up had written one (undoWriteFile puts the previous content back), else as now.
+   */
+  installedAfterRecovery: InstalledRecord | undefined;
   deadman: DeadmanInfo | undefined;
   /** Modules loaded now, as <root>/proc/modules lists them. */
   loadedNow: string[];
@@ -132,6 +139,28 @@ function deadmanOrNone(stateDir: string): DeadmanInfo | undefined {
   }
 }
 
+function installedAfter(
+  pending: JournalState | undefined,
+  installed: InstalledRecord | undefined,
+  stateDir: string,
+): InstalledRecord | undefined {
+  if (pending?.kind === "down") return undefined;
+  // Undone newest first, so the oldest write of installed.json decides what is left: its previous.
+  const write = pending
+    ? toUndo(pending)
+        .filter((s) => s.op === "write-file" && s.args.path === installedPath(stateDir))
+        .at(-1)
+    : undefined;
+  if (!write) return installed;
+  const previous = write.args.previous as { backupPath?: unknown } | undefined;
+  if (typeof previous?.backupPath !== "string") return undefined;
+  try {
+    return readStateJson(previous.backupPath, installedSchema) as InstalledRecord | undefined;
+  } catch {
+    return undefined; // recovery refuses a damaged backup itself
+  }
+}
+
 /** The preview from files alone (no command runs): what runDown's descriptions use. */
 export function readDownPreview(root: string, stateDir: string): DownPreview {
   const pending = pendingTransaction(stateDir);
@@ -149,6 +178,7 @@ export function readDownPreview(root: string, stateDir: string): DownPreview {
     targets: downTargets(root, stateDir),
     pending,
     installed,
+    installedAfterRecovery: installedAfter(pending, installed, stateDir),
     deadman: deadmanOrNone(stateDir),
     loadedNow,
     loadedAfterRecovery,
@@ -236,30 +266,47 @@ function describeRestoreOf(p: DownPreview, rec: InstalledRecord | undefined) {
   return describeRestoreActions(planRestore(rec, p.root, p.stateDir), p, rec.kernelRelease);
 }
 
-/** Recovery of an interrupted up, as undoSteps and the undo table do it. */
+/**
+ * Recovery of an interrupted up, as undoSteps and the undo table do it: newest step first, an
+ * undone "load" rmmods its module if loaded (undoLoad); "depmod" and "unload" defer their work
+ * (undoDepmod: depmod again; undoUnload: one deferred "reload" for all unloads: depmod, modprobe
+ * each, then the interfaces), and the deferred actions run after every step, in the order they
+ * were first deferred. Only these three ops run commands; the others change files.
+ */
 function describeUndo(p: DownPreview, j: JournalState) {
   const commands: PlannedCommand[] = [];
   const notes: string[] = [];
   const loaded = new Set(p.loadedNow);
-  const steps = toUndo(j);
-  for (const s of steps) {
+  const deferred = new Map<string, () => void>();
+  const unloads: UnloadArgs[] = [];
+  for (const s of toUndo(j)) {
     notes.push(`undo #${s.seq} ${s.op}: ${undoEntryFor(s.op)?.does(s.args) ?? "?"}`);
-    if (s.op === "load" && loaded.has(String(s.args.module))) {
-      commands.push(run(rmmodArgv(String(s.args.module))));
-      loaded.delete(String(s.args.module));
+    const module = String(s.args.module);
+    if (s.op === "load" && loaded.has(module)) {
+      commands.push(run(rmmodArgv(module)));
+      loaded.delete(module);
+    } else if (s.op === "depmod") {
+      const argv = depmodArgv(String(s.args.root), String(s.args.kver));
+      const key = `depmod ${String(s.args.root)} ${String(s.args.kver)}`;
+      if (!deferred.has(key)) deferred.set(key, () => commands.push(run(argv)));
+    } else if (s.op === "unload") {
+      unloads.push(s.args as UnloadArgs);
+      if (!deferred.has("reload"))
+        deferred.set("reload", () => {
+          const first = unloads[0];
+          if (!first) return;
+          commands.push(run(depmodArgv(first.root, first.kver)));
+          for (const u of unloads)
+            if (!loaded.has(u.module)) {
+              commands.push(run(modprobeArgv(u.module)));
+              loaded.add(u.module);
+            }
+          for (const u of unloads)
+            for (const i of u.interfaces ?? []) commands.push(...restoreArgvs(i).map(run));
+        });
     }
   }
-  // Deferred, after every file undo: depmod (one per root and kver), then the unloads' reloads.
-  const depmods = new Map<string, string[]>();
-  for (const s of steps)
-    if (s.op === "depmod" || s.op === "unload") {
-      const argv = depmodArgv(String(s.args.root ?? "/"), String(s.args.kver));
-      depmods.set(argv.join("\0"), argv);
-    }
-  for (const argv of depmods.values()) commands.push(run(argv));
-  const unloads = steps.filter((s) => s.op === "unload").map((s) => s.args as UnloadArgs);
-  for (const u of unloads) if (!loaded.has(u.module)) commands.push(run(modprobeArgv(u.module)));
-  for (const u of unloads) for (const i of u.interfaces ?? []) commands.push(...restoreArgvs(i).map(run));
+  for (const emit of deferred.values()) emit();
   return { commands, notes };
 }
 
@@ -362,8 +409,7 @@ function restoreStep(r: DownRun): Step {
   return {
     describe: () => {
       const p = r.preview();
-      // An interrupted down's recovery did this restore already (and forgot installed.json).
-      const rec = p.pending?.kind === "down" ? undefined : p.installed;
+      const rec = p.installedAfterRecovery;
       const rs = describeRestoreOf(p, rec);
       const files = rec
         ? [{ action: "create" as const, path: join(journalDir(p.stateDir), "<txid>.jsonl") }, ...rs.files]
