@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import type { Transaction } from "../state/journal.js";
@@ -7,6 +8,13 @@ import type { UndoContext } from "../state/undo.js";
 export function depmodArgv(root: string, kver: string): string[] {
   return root === "/" || root === "" ? ["depmod", kver] : ["depmod", "-b", root, kver];
 }
+
+/**
+ * The files depmod rewrites, for a plan: its indexes under <root>/lib/modules/<kver>, one path with
+ * the placeholder `<index>` (dep, dep.bin, alias, symbols...: which ones depends on kmod's version).
+ */
+export const depmodIndexes = (root: string, kver: string): string =>
+  join(root === "" ? "/" : root, "lib", "modules", kver, "modules.<index>");
 
 /**
  * Regenerate modules.dep & co. for `kver` (journaled as op "depmod" when a transaction is given).

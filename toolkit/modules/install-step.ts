@@ -19,7 +19,7 @@ export function installCommands(u: UpResolve): PlannedCommand[] {
   return [
     { argv: depmodArgv("/", u.release), mutates: true },
     ...[u.netmapModule, ...u.swapped.map((d) => d.module)].map((m) => ({
-      argv: resolveArgv("/", u.release, m),
+      argv: resolveArgv("/", u.release, m, true) as string[],
       mutates: false,
     })),
   ];

@@ -43,6 +43,25 @@ export async function modinfoSupportsBasedir(exec: Exec): Promise<boolean> {
   return basedirSupport;
 }
 
+const isSysroot = (root: string): boolean => !(root === "/" || root === "");
+
+/**
+ * The `modinfo -n` argv resolveModule runs for `module` (with -b for a sysroot), or undefined when
+ * it reads modules.dep instead (a sysroot and a modinfo without -b). The one place it is made.
+ */
+export function resolveArgv(
+  root: string,
+  kver: string,
+  module: string,
+  basedirSupported: boolean,
+): string[] | undefined {
+  if (!isSysroot(root)) return ["modinfo", "-k", kver, "-n", module];
+  return basedirSupported ? ["modinfo", "-b", root, "-k", kver, "-n", module] : undefined;
+}
+
+/** The argv that asks which file `modprobe <module>` loads for the running kernel (down's check). */
+export const runningResolveArgv = (module: string): string[] => ["modinfo", "-n", module];
+
 export interface Resolution {
   /** Real path of the file modprobe would load, or undefined when the name resolves to nothing. */
   path: string | undefined;
@@ -54,13 +73,6 @@ export interface Resolution {
  * sysroot) when it supports it, else the modules.dep entry. modinfo also answers for built-in
  * modules ("(builtin)"), which we report as no file.
  */
-/** `modinfo -n` for `kver` (with -b on a sysroot): the one place that argv is made. */
-export function resolveArgv(root: string, kver: string, module: string): string[] {
-  return root === "/" || root === ""
-    ? ["modinfo", "-k", kver, "-n", module]
-    : ["modinfo", "-b", root, "-k", kver, "-n", module];
-}
-
 export async function resolveModule(opts: {
   root: string;
   kver: string;
@@ -68,9 +80,9 @@ export async function resolveModule(opts: {
   exec: Exec;
 }): Promise<Resolution> {
   const { root, kver, module, exec } = opts;
-  const sysroot = !(root === "/" || root === "");
-  if (!sysroot || (await modinfoSupportsBasedir(exec))) {
-    const r = await exec.run(resolveArgv(root, kver, module), { reject: false });
+  const argv = resolveArgv(root, kver, module, isSysroot(root) ? await modinfoSupportsBasedir(exec) : true);
+  if (argv) {
+    const r = await exec.run(argv, { reject: false });
     const out = r.stdout.trim();
     if (r.exitCode !== 0 || out === "" || out.startsWith("(builtin)"))
       return { path: undefined, via: "modinfo" };

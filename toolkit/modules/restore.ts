@@ -24,7 +24,7 @@ import { journalPathProblems } from "../state/journal-policy.js";
 import { isPidAlive, readLock } from "../state/lock.js";
 import { undoJournal } from "../state/undo.js";
 import { checkJournalOps } from "../state/undo-table.js";
-import { restoreFromBackup } from "./backup.js";
+import { type BackupRef, restoreFromBackup } from "./backup.js";
 import { runDepmod } from "./depmod.js";
 import { removeDirIfEmpty } from "./file-ops.js";
 import { resolveModule } from "./resolve.js";
@@ -204,6 +204,102 @@ function checkNotForeign(path: string, allowed: Array<string | undefined>, probl
   if (!allowed.includes(cur)) problems.push(`${path} (sha256 ${cur})`);
 }
 
+/**
+ * One thing the restore does, in the order it does it. planRestore decides them from the record
+ * and the files as they are; restoreRecord carries them out, and `down --plan` prints them: one
+ * decision, made in one place, for both.
+ */
+export type RestoreAction =
+  /** Delete a file we wrote (journaled "remove"). */
+  | { op: "remove"; path: string }
+  /** The 2012 rename reversed: the moved-aside stock file goes back (journaled "put-back"). */
+  | { op: "rename-back"; path: string; from: string; sha256: string }
+  /** Copy a verified backup back (journaled "put-back"). */
+  | { op: "copy-back"; path: string; backup: BackupRef }
+  /** `path` holds the original again (sha256 checked when `verify`), for the report. */
+  | { op: "restored"; path: string; sha256: string; verify: boolean; backupPath: string }
+  /** Remove a directory up created, if it is empty (journaled "rmdir"). */
+  | { op: "rmdir"; path: string }
+  /** depmod for the kernel (journaled "depmod"). */
+  | { op: "depmod"; kver: string }
+  /** An initramfs something else regenerated since up: regenerate it again with the stock modules back (argv empty: only warned about). */
+  | { op: "regenerate"; path: string; hostPath: string; argv: string[] }
+  /** Which file modprobe resolves `module` to now, and which one it must be. */
+  | { op: "resolve"; module: string; expected: string | undefined }
+  /** installed.json removed: nothing is installed any more (journaled "forget-install"). */
+  | { op: "forget"; path: string };
+
+/** initramfs images changed again since up (a kernel update rebuilt them): regenerated, not refused. */
+function initramfsToRebuild(rec: InstalledRecord, root: string) {
+  return rec.files.filter(
+    (f) =>
+      f.kind === "initramfs" &&
+      ![f.sha256, f.previous?.sha256].includes(sha256IfExists(underRoot(root, f.path))),
+  );
+}
+
+/**
+ * What restoring `rec` under `root` does now, step by step (pure but for reading the files it
+ * decides on). The same list restoreRecord runs; it only reads, so `down --plan` shows it.
+ */
+export function planRestore(rec: InstalledRecord, root: string, stateDir: string): RestoreAction[] {
+  const real = (host: string) => underRoot(root, host);
+  const out: RestoreAction[] = [];
+  const remove = (path: string) => {
+    if (existsSync(path)) out.push({ op: "remove", path });
+  };
+  const rebuild = initramfsToRebuild(rec, root);
+
+  for (const m of [...rec.modules].reverse()) {
+    const dest = real(m.path);
+    const ro = m.replacedOriginal;
+    if (!ro) {
+      remove(dest);
+      continue;
+    }
+    const orig = real(ro.path);
+    if (orig !== dest) remove(dest);
+    const aside = ro.movedAside ? real(ro.movedAside) : undefined;
+    if (aside && existsSync(aside) && sha256File(aside) === ro.sha256) {
+      // The 2012 rename, reversed: the very same inode comes back, with its mtime and owner.
+      if (sha256IfExists(orig) === ro.sha256) remove(aside);
+      else out.push({ op: "rename-back", path: orig, from: aside, sha256: ro.sha256 });
+    } else if (sha256IfExists(orig) !== ro.sha256) out.push({ op: "copy-back", path: orig, backup: ro });
+    out.push({ op: "restored", path: orig, sha256: ro.sha256, verify: true, backupPath: ro.backupPath });
+  }
+
+  for (const f of [...rec.files].reverse()) {
+    if (rebuild.includes(f)) continue;
+    const path = real(f.path);
+    const prev = f.previous;
+    if (!prev) {
+      remove(path);
+      continue;
+    }
+    if (sha256IfExists(path) !== prev.sha256) out.push({ op: "copy-back", path, backup: prev });
+    out.push({ op: "restored", path, sha256: prev.sha256, verify: false, backupPath: prev.backupPath });
+  }
+
+  for (const d of [...rec.createdDirs].reverse()) {
+    const path = real(d);
+    if (existsSync(path)) out.push({ op: "rmdir", path });
+  }
+
+  out.push({ op: "depmod", kver: rec.kernelRelease });
+  for (const f of rebuild)
+    out.push({ op: "regenerate", path: real(f.path), hostPath: f.path, argv: f.regenerate ?? [] });
+  for (const m of rec.modules) {
+    const expected = m.replacedOriginal
+      ? real(m.replacedOriginal.path)
+      : m.shadowed
+        ? real(m.shadowed)
+        : undefined;
+    out.push({ op: "resolve", module: m.module, expected });
+  }
+  out.push({ op: "forget", path: installedPath(stateDir) });
+  return out;
+}
+
 async function restoreRecord(
   rec: InstalledRecord,
   tx: Transaction,
@@ -223,10 +319,8 @@ async function restoreRecord(
     if (ro && !sameFile) checkNotForeign(real(ro.path), [undefined, ro.sha256], problems);
   }
   // A regenerated initramfs that changed again since (a kernel update rebuilt it) is not refused:
-  // it is rebuilt once the stock modules are back (see below).
-  const rebuild = rec.files.filter(
-    (f) => f.kind === "initramfs" && ![f.sha256, f.previous?.sha256].includes(sha256IfExists(real(f.path))),
-  );
+  // it is rebuilt once the stock modules are back (see planRestore).
+  const rebuild = initramfsToRebuild(rec, root);
   for (const f of rec.files)
     if (!rebuild.includes(f))
       checkNotForeign(real(f.path), [undefined, f.sha256, f.previous?.sha256], problems);
@@ -237,96 +331,73 @@ async function restoreRecord(
       "something else changed them since the install; check them, then rerun with --force to put the originals back over them",
     );
 
-  const remove = async (path: string) => {
-    if (!existsSync(path)) return;
-    await tx.step("remove", { path, sha256: sha256File(path) }, () => {
-      unlinkSync(path);
-      fsyncDir(dirname(path));
-    });
-    report.removed.push(path);
-  };
-
-  for (const m of [...rec.modules].reverse()) {
-    const dest = real(m.path);
-    const ro = m.replacedOriginal;
-    if (!ro) {
-      await remove(dest);
-      continue;
-    }
-    const orig = real(ro.path);
-    if (orig !== dest) await remove(dest);
-    const aside = ro.movedAside ? real(ro.movedAside) : undefined;
-    if (aside && existsSync(aside) && sha256File(aside) === ro.sha256) {
-      // The 2012 rename, reversed: the very same inode comes back, with its mtime and owner.
-      if (sha256IfExists(orig) === ro.sha256) await remove(aside);
-      else
-        await tx.step("put-back", { path: orig, from: aside, sha256: ro.sha256 }, () => {
-          renameSync(aside, orig);
-          fsyncDir(dirname(orig));
-        });
-    } else if (sha256IfExists(orig) !== ro.sha256) {
-      await tx.step("put-back", { path: orig, from: ro.backupPath, sha256: ro.sha256 }, () =>
-        restoreFromBackup(ro, orig),
-      );
-    }
-    const got = sha256IfExists(orig);
-    if (got !== ro.sha256)
-      throw new StepError(
-        "restore",
-        `${orig} has sha256 ${got} after restore, expected ${ro.sha256}`,
-        `copy ${ro.backupPath} to ${orig} by hand`,
-      );
-    report.restored.push({ path: orig, sha256: ro.sha256 });
-  }
-
-  for (const f of [...rec.files].reverse()) {
-    if (rebuild.includes(f)) continue;
-    const path = real(f.path);
-    const prev = f.previous;
-    if (!prev) {
-      await remove(path);
-      continue;
-    }
-    if (sha256IfExists(path) !== prev.sha256)
-      await tx.step("put-back", { path, from: prev.backupPath, sha256: prev.sha256 }, () =>
-        restoreFromBackup(prev, path),
-      );
-    report.restored.push({ path, sha256: prev.sha256 });
-  }
-
-  for (const d of [...rec.createdDirs].reverse()) {
-    const path = real(d);
-    if (existsSync(path)) await tx.step("rmdir", { path }, () => removeDirIfEmpty(path, opts.warn));
-  }
-
-  await runDepmod({ root, kver, exec, tx });
-  for (const f of rebuild) {
-    opts.warn?.(
-      `${f.path} was regenerated by something else after up; regenerating it again with the stock modules back`,
-    );
-    const argv = f.regenerate ?? [];
-    if (argv.length > 0)
-      await tx.step("regenerate-initramfs-again", { path: real(f.path), argv }, () =>
-        exec.run(argv, { mutates: true }).then(() => {}),
-      );
-  }
   const wrong: string[] = [];
-  for (const m of rec.modules) {
-    const expected = m.replacedOriginal
-      ? real(m.replacedOriginal.path)
-      : m.shadowed
-        ? real(m.shadowed)
-        : undefined;
-    const r = await resolveModule({ root, kver, module: m.module, exec });
-    report.resolved[m.module] = r.path;
-    if (r.path !== expected)
-      wrong.push(`${m.module} resolves to ${r.path ?? "nothing"}, expected ${expected ?? "nothing"}`);
+  for (const a of planRestore(rec, root, stateDir)) {
+    switch (a.op) {
+      case "remove": {
+        const path = a.path;
+        if (!existsSync(path)) break;
+        await tx.step("remove", { path, sha256: sha256File(path) }, () => {
+          unlinkSync(path);
+          fsyncDir(dirname(path));
+        });
+        report.removed.push(path);
+        break;
+      }
+      case "rename-back":
+        await tx.step("put-back", { path: a.path, from: a.from, sha256: a.sha256 }, () => {
+          renameSync(a.from, a.path);
+          fsyncDir(dirname(a.path));
+        });
+        break;
+      case "copy-back":
+        await tx.step("put-back", { path: a.path, from: a.backup.backupPath, sha256: a.backup.sha256 }, () =>
+          restoreFromBackup(a.backup, a.path),
+        );
+        break;
+      case "restored": {
+        const got = sha256IfExists(a.path);
+        if (a.verify && got !== a.sha256)
+          throw new StepError(
+            "restore",
+            `${a.path} has sha256 ${got} after restore, expected ${a.sha256}`,
+            `copy ${a.backupPath} to ${a.path} by hand`,
+          );
+        report.restored.push({ path: a.path, sha256: a.sha256 });
+        break;
+      }
+      case "rmdir":
+        if (existsSync(a.path))
+          await tx.step("rmdir", { path: a.path }, () => removeDirIfEmpty(a.path, opts.warn));
+        break;
+      case "depmod":
+        await runDepmod({ root, kver: a.kver, exec, tx });
+        break;
+      case "regenerate":
+        opts.warn?.(
+          `${a.hostPath} was regenerated by something else after up; regenerating it again with the stock modules back`,
+        );
+        if (a.argv.length > 0)
+          await tx.step("regenerate-initramfs-again", { path: a.path, argv: a.argv }, () =>
+            exec.run(a.argv, { mutates: true }).then(() => {}),
+          );
+        break;
+      case "resolve": {
+        const r = await resolveModule({ root, kver, module: a.module, exec });
+        report.resolved[a.module] = r.path;
+        if (r.path !== a.expected)
+          wrong.push(`${a.module} resolves to ${r.path ?? "nothing"}, expected ${a.expected ?? "nothing"}`);
+        break;
+      }
+      case "forget":
+        if (wrong.length > 0)
+          throw new StepError(
+            "verify-restore",
+            `the original files are back, but after depmod:\n  ${wrong.join("\n  ")}`,
+            "another copy of these modules is in a directory depmod prefers (updates/, extra/): look there",
+          );
+        await tx.step("forget-install", { path: a.path }, () => removeInstalled(stateDir));
+        break;
+    }
   }
-  if (wrong.length > 0)
-    throw new StepError(
-      "verify-restore",
-      `the original files are back, but after depmod:\n  ${wrong.join("\n  ")}`,
-      "another copy of these modules is in a directory depmod prefers (updates/, extra/): look there",
-    );
-  await tx.step("forget-install", { path: installedPath(stateDir) }, () => removeInstalled(stateDir));
 }

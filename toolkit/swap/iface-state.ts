@@ -62,14 +62,21 @@ export function parseInterfaceState(
 
 const IP_TIMEOUT_MS = 10_000;
 
-/** The read-only `ip -j` calls that record interfaces: routes of both families, then each interface. */
-export function recordArgvs(ifnames: readonly string[]): string[][] {
+/** The read-only argvs recordInterfaceState runs (one place each: the run and `down --plan`). */
+export const defaultRoutesArgv = (family: "inet" | "inet6"): string[] => [
+  "ip",
+  "-j",
+  family === "inet6" ? "-6" : "-4",
+  "route",
+  "show",
+  "default",
+];
+export const addrShowArgv = (ifname: string): string[] => ["ip", "-j", "addr", "show", "dev", ifname];
+
+/** What recordInterfaceState runs for `ifnames`, in order (nothing when there are none). */
+export function recordInterfaceArgvs(ifnames: readonly string[]): string[][] {
   if (ifnames.length === 0) return [];
-  return [
-    ["ip", "-j", "-4", "route", "show", "default"],
-    ["ip", "-j", "-6", "route", "show", "default"],
-    ...ifnames.map((i) => ["ip", "-j", "addr", "show", "dev", i]),
-  ];
+  return [defaultRoutesArgv("inet"), defaultRoutesArgv("inet6"), ...ifnames.map(addrShowArgv)];
 }
 
 /** Record the state of each interface that exists now (read-only `ip -j` calls). */
@@ -80,11 +87,10 @@ export async function recordInterfaceState(
   const out: InterfaceState[] = [];
   if (ifnames.length === 0) return out;
   const run = async (argv: string[]) => (await exec.run(argv, { timeoutMs: IP_TIMEOUT_MS })).stdout;
-  const [route4, route6, ...addrs] = recordArgvs(ifnames) as [string[], string[], ...string[][]];
-  const r4 = await run(route4);
-  const r6 = await run(route6);
-  for (const [i, ifname] of ifnames.entries()) {
-    const a = await exec.run(addrs[i] as string[], {
+  const r4 = await run(defaultRoutesArgv("inet"));
+  const r6 = await run(defaultRoutesArgv("inet6"));
+  for (const ifname of ifnames) {
+    const a = await exec.run(addrShowArgv(ifname), {
       timeoutMs: IP_TIMEOUT_MS,
       reject: false,
     });

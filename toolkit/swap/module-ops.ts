@@ -37,8 +37,10 @@ function moduleError(
   );
 }
 
-/** The argv of an unload and a load: the one place each is made (plan shows them, swap and down run them). */
+/** The argv that unloads `module` (the one place it is made: rmmod runs it, plans print it). */
 export const rmmodArgv = (module: string): string[] => ["rmmod", module];
+
+/** The argv that loads `module` through modules.dep (the one place it is made). */
 export const modprobeArgv = (module: string): string[] => ["modprobe", module];
 
 /** `rmmod <module>` with a timeout (not journaled: callers journal the intent). */

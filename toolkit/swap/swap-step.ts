@@ -3,7 +3,7 @@ import type { UpRun } from "../up/context.js";
 import { netmapModuleOf, running, type UpResolve } from "../up/context.js";
 import { armDeadman } from "../up/deadman.js";
 import { dmesgArgv, takeCursor } from "../verify/dmesg-cursor.js";
-import { recordArgvs, restoreArgvs } from "./iface-state.js";
+import { recordInterfaceArgvs, restoreArgvs } from "./iface-state.js";
 import { modprobeArgv, rmmodArgv } from "./module-ops.js";
 import { swapDrivers } from "./swap.js";
 
@@ -24,7 +24,7 @@ export function swapCommands(u: UpResolve, netmapModule = u.netmapModule): Plann
   ];
   return [
     read(dmesgArgv()),
-    ...recordArgvs(u.affected).map(read),
+    ...recordInterfaceArgvs(u.affected).map(read),
     ...unload.map((m) => change(rmmodArgv(m))),
     change(modprobeArgv(netmapModule)),
     ...drivers.map((m) => change(modprobeArgv(m))),
