@@ -5,7 +5,7 @@ import type { Exec } from "../../toolkit/core/exec.js";
 import { bootGuest, type GuestNic } from "../../toolkit/guest/qemu.js";
 import type { StepDescription } from "../../toolkit/pipeline/step.js";
 import { cliPath, fixture } from "./paths.js";
-import { type Ran, shown, upDisagreements } from "./up-agreement.js";
+import { downDisagreements, type Ran, shown, upDisagreements } from "./up-agreement.js";
 
 /*
  * Runs the committed guest payload (test/fixtures/guest/up-payload.mjs) in a QEMU guest and
@@ -108,6 +108,23 @@ export function assertPlanAgrees(t: ExecutionContext, out: Json): void {
   t.log(`plan and up agree: ${ran.length} commands run by up's steps`);
 }
 
+/** `down --plan` printed in the guest before `down`, against the commands down's steps ran. */
+export function assertDownPlanAgrees(t: ExecutionContext, out: Json): void {
+  t.is(out.downPlan?.status, 0, JSON.stringify(out.downPlan).slice(0, 3000));
+  const steps = out.downPlan.report.steps as StepDescription[];
+  const ran = out.down.report.commands as Ran[];
+  t.true(
+    ran.some((e) => e.step === "unload"),
+    JSON.stringify(ran).slice(0, 2000),
+  );
+  t.deepEqual(
+    downDisagreements(steps, ran),
+    [],
+    `down --plan:\n${steps.map((s) => `[${s.id}]\n${s.commands.map((c) => `  ${shown(c.argv, c.cwd)}`).join("\n")}`).join("\n")}\nran:\n${ran.map((e) => `[${e.step}] ${shown(e.argv, e.cwd)}`).join("\n")}`,
+  );
+  t.log(`down --plan and down agree: ${ran.length} commands run by down's steps`);
+}
+
 export function assertBasicUpDown(t: ExecutionContext, out: Json, log: string): void {
   t.is(out.before.eth0Driver, "e1000", log);
   const up1 = out.up1.report;
@@ -176,6 +193,7 @@ export function assertBasicUpDown(t: ExecutionContext, out: Json, log: string): 
 
   const down = out.down.report;
   t.is(out.down.status, 0, JSON.stringify(out.down).slice(0, 3000));
+  assertDownPlanAgrees(t, out);
   t.true(down.ok);
   t.true(down.devNetmapGone);
   t.deepEqual(down.stockBound, [{ ifname: "eth0", driver: "e1000" }]);

@@ -68,9 +68,29 @@ export function upDisagreements(steps: readonly StepDescription[], ran: readonly
     for (const p of buildPlanned)
       if (!ran.some((e) => e.step === "build" && matches(p, e)))
         out.push(`planned for the build, not run: ${shown(p.argv, p.cwd)}`);
-  for (const s of steps.filter((x) => TRANSACTION_IDS.has(x.id)))
+  out.push(
+    ...plannedNotRun(
+      steps.filter((x) => TRANSACTION_IDS.has(x.id)),
+      ran,
+    ),
+  );
+  return out;
+}
+
+function plannedNotRun(steps: readonly StepDescription[], ran: readonly Ran[]): string[] {
+  const out: string[] = [];
+  for (const s of steps)
     for (const p of s.commands)
       if (!ran.some((e) => e.step === s.id && matches(p, e)))
         out.push(`planned for ${s.id}, not run: ${shown(p.argv, p.cwd)}`);
   return out;
+}
+
+/** `down --plan` against what `down --json` says its steps ran: every step, both ways. */
+export function downDisagreements(steps: readonly StepDescription[], ran: readonly Ran[]): string[] {
+  const out: string[] = [];
+  for (const e of ran)
+    if (!(steps.find((s) => s.id === e.step)?.commands ?? []).some((p) => matches(p, e)))
+      out.push(`${e.step} ran, not planned for it: ${shown(e.argv, e.cwd)}`);
+  return [...out, ...plannedNotRun(steps, ran)];
 }

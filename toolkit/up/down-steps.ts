@@ -567,7 +567,15 @@ export function describeDown(preview: DownPreview): StepDescription[] {
     stateDir: preview.stateDir,
     exec: describeOnly,
     warn: () => {},
-    report: { ok: false, steps: [], restored: [], stockBound: [], devNetmapGone: false, warnings: [] },
+    report: {
+      ok: false,
+      steps: [],
+      restored: [],
+      stockBound: [],
+      devNetmapGone: false,
+      commands: [],
+      warnings: [],
+    },
     preview: () => preview,
     st: { ...preview.targets, interfaces: [], unloaded: [] },
   };

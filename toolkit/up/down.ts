@@ -2,6 +2,7 @@ import { ProvisionError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { DEFAULT_NETMAP_MODULE } from "../modules/install.js";
 import { checkRecoverable, checkRestorable } from "../modules/restore.js";
+import { commandLog } from "../pipeline/command-log.js";
 import { runSteps } from "../pipeline/runner.js";
 import type { StepContext } from "../pipeline/step.js";
 import { readInstalled } from "../state/installed.js";
@@ -51,13 +52,15 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
     restored: [],
     stockBound: [],
     devNetmapGone: false,
+    commands: [],
     warnings: [],
   };
   const warn = (m: string) => {
     report.warnings.push(m);
     o.warn?.(m);
   };
-  const { root, stateDir, exec } = o;
+  const { root, stateDir } = o;
+  const { exec, tag } = commandLog(o.exec, report.commands, "recover");
   let preview: DownPreview | undefined;
   const r: DownRun = {
     root,
@@ -89,7 +92,10 @@ export async function runDown(o: DownOptions): Promise<DownReport> {
         if (d) warn(`stopped the dead-man timer (pid ${d.pid}): down is running now`);
       }
       const ctx: StepContext = { exec, dryRun: false, data: {} };
-      const res = await runSteps(downSteps(r), ctx, { renderer: o.renderer, rollbackOnFailure: false });
+      const res = await runSteps(downSteps(r).map(tag), ctx, {
+        renderer: o.renderer,
+        rollbackOnFailure: false,
+      });
       report.steps = res.outcomes.map(reportStep);
       if (!res.ok) throw res.error;
       report.ok = true;

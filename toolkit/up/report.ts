@@ -46,6 +46,8 @@ export interface DownReport {
   stockBound: Array<{ ifname: string; driver: string | null }>;
   devNetmapGone: boolean;
   resumed?: "finished" | "rolled-back";
+  /** Every command down's steps ran, in order, with the step that ran it. */
+  commands: RanCommand[];
   warnings: string[];
   error?: ReportError;
 }

@@ -1,8 +1,8 @@
-import { observeExec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { persistenceInPlace } from "../modules/persist.js";
+import { commandLog } from "../pipeline/command-log.js";
 import { runSteps } from "../pipeline/runner.js";
-import type { Step, StepContext } from "../pipeline/step.js";
+import type { StepContext } from "../pipeline/step.js";
 import type { Plan } from "../plan/plan.js";
 import { sha256IfExists } from "../state/atomic-file.js";
 import { readInstalled } from "../state/installed.js";
@@ -37,20 +37,8 @@ function alreadyInstalled(o: UpOptions, release: string, a: UpArtifacts): boolea
  */
 export async function transact(o: UpOptions, plan: Plan, report: UpReport): Promise<void> {
   const { run } = o;
-  // Each command is listed with the step running it (install's undo runs as "install").
-  let current = "build";
-  const exec = observeExec(o.exec, (argv, cwd) =>
-    report.commands.push(
-      cwd === undefined ? { step: current, argv: [...argv] } : { step: current, argv: [...argv], cwd },
-    ),
-  );
-  const tagged = (s: Step): Step => ({
-    ...s,
-    run: (c, rep) => {
-      current = s.describe().id;
-      return s.run(c, rep);
-    },
-  });
+  // Each command is listed with the step running it.
+  const { exec, tag: tagged } = commandLog(o.exec, report.commands, "build");
   const r: UpRun = {
     u: plan.up,
     exec,
