@@ -1,6 +1,9 @@
 import { ExitCode, ProvisionError, RecipeError, RollbackError } from "../core/errors.js";
 import { redactSecrets } from "../core/redact.js";
+import { SGR, useColor } from "../core/terminal-style.js";
 import { escapeControl } from "../core/terminal-text.js";
+
+export { badge, color, useColor } from "../core/terminal-style.js";
 
 /**
  * Output conventions shared by every command: --json prints one JSON document on stdout and
@@ -8,30 +11,6 @@ import { escapeControl } from "../core/terminal-text.js";
  * Text from outside (recipes, interface names, host files) is shown with its control characters
  * escaped, so it cannot drive the operator's terminal, and a URL's password is never shown.
  */
-export const useColor = (): boolean =>
-  Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined && process.env.TERM !== "dumb";
-
-// The SGR codes paint emits: the only escape sequences the human writers let through.
-const SGR = ["0", "1", "2", "31", "32", "33"] as const;
-const paint = (code: (typeof SGR)[number]) => (s: string) =>
-  useColor() ? `\u001b[${code}m${s}\u001b[0m` : s;
-export const color = {
-  red: paint("31"),
-  green: paint("32"),
-  yellow: paint("33"),
-  dim: paint("2"),
-  bold: paint("1"),
-};
-
-/** A one-word status, coloured when allowed: "ok", "warn", "fail", "skip", "info". */
-export function badge(status: "ok" | "warn" | "fail" | "skip" | "info" | "blocked"): string {
-  const word = status.toUpperCase().padEnd(7);
-  if (status === "ok") return color.green(word);
-  if (status === "warn") return color.yellow(word);
-  if (status === "fail" || status === "blocked") return color.red(word);
-  return color.dim(word);
-}
-
 const ownSgr = new RegExp(`\u001b\\[(?:${SGR.join("|")})m`, "g");
 
 /**

@@ -1,27 +1,16 @@
 import { join } from "node:path";
 import type { Command } from "commander";
-import { type DriverCatalog, loadDriverCatalog } from "../catalog/drivers.js";
+import { loadDriverCatalog } from "../catalog/drivers.js";
 import { catalogDir } from "../core/paths.js";
 import { loadRecipe } from "../recipe/load.js";
 import { applyOverrides } from "../recipe/overrides.js";
-import type { Recipe } from "../recipe/schema.js";
+import type { RecipeRunFlags, RunRecipe } from "../recipe/run-recipe.js";
 import { resolveCacheDir } from "../sources/download.js";
 import { checkDirFlag, checkDirOption } from "../state/dirs.js";
 import { defaultStateDir } from "../state/lock.js";
 import { hostRootOption } from "./commands/host-root.js";
 
-/** The options every recipe-driven command (plan, build, up, try) shares. */
-export interface RecipeRunFlags {
-  recipe?: string;
-  netmapSource?: string;
-  kernelDir?: string;
-  kernelSources?: string;
-  drivers?: string;
-  cacheDir?: string;
-  stateDir?: string;
-  root?: string;
-  json?: boolean;
-}
+export type { RecipeRunFlags, RunRecipe } from "../recipe/run-recipe.js";
 
 /** Add the shared options; `host: false` leaves out --state-dir and --root (build-only commands). */
 export function addRecipeOptions(cmd: Command, o: { host?: boolean } = {}): Command {
@@ -41,17 +30,6 @@ export function addRecipeOptions(cmd: Command, o: { host?: boolean } = {}): Comm
       .option("--state-dir <dir>", "journal, backups and installed.json", defaultStateDir)
       .option("--root <dir>", "operate on the host tree under DIR instead of / (tests, sysroots)", "/");
   return cmd;
-}
-
-export interface RunRecipe {
-  recipe: Recipe;
-  recipeFile: string;
-  /** One line per flag override applied (for the run record). */
-  overrides: string[];
-  catalog: DriverCatalog;
-  cacheDir: string;
-  stateDir: string;
-  root: string;
 }
 
 /** Load the recipe named by the flags (or the default one), apply the flag overrides, resolve dirs. */

@@ -1,5 +1,5 @@
-import { badge, color } from "../cli/output.js";
 import { quoteArgv } from "../core/exec.js";
+import { badge, color } from "../core/terminal-style.js";
 import type { StepDescription } from "../pipeline/step.js";
 import type { DownPlan } from "../up/down-steps.js";
 import type { Plan } from "./plan.js";

@@ -1,4 +1,4 @@
-import { badge, color } from "../cli/output.js";
+import { badge, color } from "../core/terminal-style.js";
 import { pktgenLines } from "../verify/report.js";
 import type { TryReport, TryStep } from "./report.js";
 

@@ -2,7 +2,6 @@ import { existsSync, lstatSync, mkdirSync, realpathSync, rmSync, symlinkSync } f
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DriverCatalog } from "../catalog/drivers.js";
-import type { RunRecipe } from "../cli/recipe-options.js";
 import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { buildAndInstallKernel, type KernelBuildRequest } from "../kernel/build-and-install.js";
@@ -16,6 +15,7 @@ import {
   writeResume,
 } from "../kernel/resume.js";
 import { RESUME_UNIT_NAME, renderResumeUnit } from "../kernel/resume-unit.js";
+import type { RunRecipe } from "../recipe/run-recipe.js";
 import type { Recipe } from "../recipe/schema.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
 

@@ -1,9 +1,9 @@
 import { release as osRelease } from "node:os";
 import type { OpenedBundle } from "../build/bundle.js";
-import type { RunRecipe } from "../cli/recipe-options.js";
 import { BlockedError, ProvisionError, StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { recoverPending } from "../modules/restore.js";
+import type { RunRecipe } from "../recipe/run-recipe.js";
 import { withLock } from "../state/lock.js";
 import { verifyInPlace } from "./in-place.js";
 import type { KernelUpOptions } from "./kernel-phase.js";
