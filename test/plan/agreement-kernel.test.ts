@@ -1,11 +1,12 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { loadKernelCatalog } from "../../toolkit/catalog/kernels.js";
-import { createExec, type ExecLogEntry } from "../../toolkit/core/exec.js";
+import { createExec, type Exec, type ExecLogEntry, type ExecResult } from "../../toolkit/core/exec.js";
 import { parseKernelConfig } from "../../toolkit/host/kconfig.js";
 import { kernelConfigStep } from "../../toolkit/kernel/config-step.js";
+import { kernelInstallStep } from "../../toolkit/kernel/install-step.js";
 import type { KernelPhaseContext } from "../../toolkit/kernel/phase.js";
 import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
@@ -36,7 +37,10 @@ import { tempDirs } from "../helpers/temp.js";
  * (minutes) and the compile commands are checked the same way.
  *
  * The configure path is checked on its own as well: the kernel-config step, described and run
- * into a scratch O= dir (tinyconfig and olddefconfig only: seconds, no compile).
+ * into a scratch O= dir (tinyconfig and olddefconfig only: seconds, no compile). And the
+ * kernel.install deb path's commands (bindeb-pkg, dpkg -x, depmod -b), described and run through
+ * a stand-in exec that records them and leaves the .deb kbuild would (a real bindeb-pkg takes
+ * minutes: test/kernel/kernel-package.test.ts runs it).
  */
 
 const catalog = loadDriverCatalog();
@@ -188,3 +192,54 @@ test.serial(
       );
   },
 );
+
+test("kernel-install, kernel.install deb into a staging root: what it describes is what it runs (commands recorded, not run)", async (t) => {
+  const { inputs } = await planFor(tmp("np-agk-root3-"));
+  const kp = inputs.kernelPhase;
+  if (!kp) return t.fail("gatherPlanInputs resolved no kernel phase");
+  const out = join(tmp("np-agk-deb-"), "build");
+  mkdirSync(join(out, "include", "config"), { recursive: true });
+  writeFileSync(join(out, "include", "config", "kernel.release"), `${kp.release}\n`);
+  const stage = tmp("np-agk-debroot-");
+  const phase = {
+    ...kp,
+    out,
+    install: { root: stage, realHost: false, mode: "deb" as const, setNextBoot: false },
+  };
+  const step = kernelInstallStep(phase);
+  const d = step.describe();
+  t.deepEqual(
+    d.commands.map((c) => c.argv[0]),
+    ["make", "dpkg", "depmod"],
+  );
+  // Records each command; for bindeb-pkg, leaves the image package where kbuild puts it (beside O=).
+  const ran: ExecLogEntry[] = [];
+  const exec: Exec = {
+    dryRun: false,
+    start: () => {
+      throw new Error("not used");
+    },
+    async run(argv, o = {}): Promise<ExecResult> {
+      ran.push({ argv, cwd: o.cwd, exitCode: 0, durationMs: 0, skipped: false });
+      if (argv.includes("bindeb-pkg"))
+        writeFileSync(join(dirname(out), `linux-image-${kp.release}_1_amd64.deb`), "");
+      return { argv, exitCode: 0, stdout: "", stderr: "", durationMs: 0, timedOut: false, skipped: false };
+    },
+  };
+  const ctx: KernelPhaseContext = {
+    exec,
+    dryRun: false,
+    data: {},
+    req: { recipe: kp.recipe, cacheDir: kernelTestCache, exec, driverCatalog: catalog, ...overrides() },
+    phase,
+    kernels: loadKernelCatalog(),
+    gcc: null,
+    progress: () => {},
+    result: { compiled: 0, buildMs: 0, warnings: [] },
+  };
+  await step.run(ctx, { progress: () => {}, logFile: undefined });
+  const { notPlanned, notRun } = agreement(d.commands, ran);
+  for (const m of [...notPlanned, ...notRun]) t.fail(m);
+  t.is(ran.length, d.commands.length);
+  t.deepEqual(ctx.result.debs, [join(out, "debs", `linux-image-${kp.release}_1_amd64.deb`)]);
+});
