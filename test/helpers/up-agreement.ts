@@ -1,5 +1,7 @@
-import { quoteArgv } from "../../toolkit/core/exec.js";
-import type { PlannedCommand, StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/pipeline/step.js";
+import { matches, shown } from "./agreement.js";
+
+export { shown } from "./agreement.js";
 
 /**
  * The plan-vs-run agreement for `up` (issue 12): `plan --json` printed before `up --json`, whose
@@ -34,21 +36,6 @@ export const BUILD_PROBES: Array<(argv: readonly string[]) => boolean> = [
   (a) => a.includes("np-print-vars"),
   (a) => a[0] === "make" && a[1] === "-n",
 ];
-
-/** A planned argv/cwd part as a pattern: a placeholder matches what only the run knows, inside one path part. */
-function pattern(text: string): RegExp {
-  const esc = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^${esc.replace(/<(run|tmp|key|txid)>/g, "[^/ ]+")}$`);
-}
-export const shown = (argv: readonly string[], cwd?: string): string =>
-  `${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}`;
-export const matches = (
-  p: PlannedCommand,
-  e: { argv: readonly string[]; cwd?: string | undefined },
-): boolean =>
-  p.argv.length === e.argv.length &&
-  p.argv.every((a, i) => pattern(a).test(e.argv[i] ?? "")) &&
-  (p.cwd === undefined || (e.cwd !== undefined && pattern(p.cwd).test(e.cwd)));
 
 /** What disagrees, as lines to print; empty when plan and run agree. */
 export function upDisagreements(steps: readonly StepDescription[], ran: readonly Ran[]): string[] {

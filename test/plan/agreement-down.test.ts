@@ -4,10 +4,11 @@ import { dirname, join, relative } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { type Exec, type ExecOptions, quoteArgv } from "../../toolkit/core/exec.js";
 import type { InstallStrategy } from "../../toolkit/modules/install.js";
-import type { PlannedCommand, StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/pipeline/step.js";
 import { openTransaction, stopAtStepEnv } from "../../toolkit/state/journal.js";
 import { runDown } from "../../toolkit/up/down.js";
 import { type DownPlan, planDown } from "../../toolkit/up/down-steps.js";
+import { matches, pattern, type RanLike, shown } from "../helpers/agreement.js";
 import { cliPath, repoRoot } from "../helpers/paths.js";
 import {
   kver,
@@ -41,25 +42,7 @@ const PROBES: Array<{ is: (argv: readonly string[]) => boolean; why: string }> =
   },
 ];
 
-// TODO fold into test/helpers/agreement.ts
-/** A planned argv/cwd as a pattern: a placeholder <name> matches one path part the run chose. */
-function pattern(text: string): RegExp {
-  const esc = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^${esc.replace(/<[a-z]+>/g, "[^/ ]+")}$`);
-}
-// TODO fold into test/helpers/agreement.ts
-interface Ran {
-  argv: readonly string[];
-  cwd: string | undefined;
-}
-// TODO fold into test/helpers/agreement.ts
-const shown = (argv: readonly string[], cwd?: string) => `${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}`;
-// TODO fold into test/helpers/agreement.ts
-/** Argument by argument (quoting for display would differ around the placeholders). */
-const matches = (p: PlannedCommand, e: Ran) =>
-  p.argv.length === e.argv.length &&
-  p.argv.every((a, i) => pattern(a).test(e.argv[i] ?? "")) &&
-  (p.cwd === undefined || (e.cwd !== undefined && pattern(p.cwd).test(e.cwd)));
+type Ran = RanLike;
 
 /** Every command passed to exec.run and exec.start, in order, before it runs. */
 function recording(base: Exec): { exec: Exec; ran: Ran[] } {

@@ -3,12 +3,12 @@ import { join } from "node:path";
 import test from "ava";
 import { buildSteps, runBuild } from "../../toolkit/build/pipeline.js";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
-import { createExec, type ExecLogEntry, quoteArgv } from "../../toolkit/core/exec.js";
-import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
+import { createExec, type ExecLogEntry } from "../../toolkit/core/exec.js";
 import { gatherPlanInputs } from "../../toolkit/plan/inputs.js";
 import { buildPlan } from "../../toolkit/plan/plan.js";
 import { loadRecipe } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
+import { matches, shown } from "../helpers/agreement.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { legacyStandinDir, standinDir } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";
@@ -39,18 +39,6 @@ const PROBES: Array<(argv: readonly string[]) => boolean> = [
 ];
 
 test.after.always(() => rmSync(cacheDir, { recursive: true, force: true }));
-
-/** A planned argv/cwd as a pattern: placeholders match one path part the run chose. */
-function pattern(text: string): RegExp {
-  const esc = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^${esc.replace(/<(run|tmp|key)>/g, "[^/ ]+")}$`);
-}
-const shown = (argv: readonly string[], cwd?: string) => `${quoteArgv(argv)}${cwd ? `   (in ${cwd})` : ""}`;
-/** Argument by argument (quoting for display would differ around the placeholders). */
-const matches = (p: PlannedCommand, e: ExecLogEntry) =>
-  p.argv.length === e.argv.length &&
-  p.argv.every((a, i) => pattern(a).test(e.argv[i] ?? "")) &&
-  (p.cwd === undefined || (e.cwd !== undefined && pattern(p.cwd).test(e.cwd)));
 
 /**
  * The recipes, with the stand-in as netmap on Debian's kernel. The seed's own kernel (2.6.37 with

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { arch } from "node:os";
 import { dirname, join } from "node:path";
-import { defaultJobs, runMake } from "../build/make.js";
+import { defaultJobs, makeArgv, runMake } from "../build/make.js";
 import { StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
+import { kernelMakeArgv } from "./config.js";
 
 /**
  * Compile and install a configured kernel (O= build dir). Progress is the count of kbuild `CC`
@@ -33,6 +34,12 @@ export function buildTargets(hostArch: string = arch()): string[] {
   return hostArch === "x64" ? ["bzImage", "modules"] : ["all"];
 }
 
+/** The make arguments of the compile (runMake adds `make -j<jobs>`): the O= dir and the targets. */
+export const kernelBuildArgs = (out: string): string[] => [`O=${out}`, ...buildTargets()];
+
+/** The compile as run in the source tree: runMake's argv of kernelBuildArgs. */
+export const kernelBuildArgv = (out: string, jobs: number): string[] => makeArgv(jobs, kernelBuildArgs(out));
+
 /** The boot image a build made. */
 export function bootImage(out: string, hostArch: string = arch()): string {
   return hostArch === "x64" ? join(out, "arch", "x86", "boot", "bzImage") : join(out, "vmlinux");
@@ -45,7 +52,7 @@ export async function buildKernel(
     dir: o.src,
     exec: o.exec,
     jobs: o.jobs ?? defaultJobs(),
-    args: [`O=${o.out}`, ...buildTargets()],
+    args: kernelBuildArgs(o.out),
     expected: o.expected,
     logFile: o.logFile,
     onProgress: o.onProgress,
@@ -84,20 +91,55 @@ export async function installKernel(
   const release = builtRelease(o.out);
   if (!release)
     throw new StepError("kernel-install", `${o.out} is not a built kernel tree`, "build it first");
-  const run = (args: string[]) =>
-    o.exec.run(["make", `O=${o.out}`, ...args], { cwd: o.src, logFile: o.logFile, mutates: o.mutates });
+  const [modules, image] = kernelInstallArgvs(o.out, o.modPath, o.bootDir);
+  const run = (argv: string[]) => o.exec.run(argv, { cwd: o.src, logFile: o.logFile, mutates: o.mutates });
   mkdirSync(o.modPath, { recursive: true });
-  // INSTALL_MOD_STRIP keeps the staged tree small; depmod runs as part of modules_install.
-  await run([`INSTALL_MOD_PATH=${o.modPath}`, "INSTALL_MOD_STRIP=1", "modules_install"]);
-  if (o.bootDir !== undefined) {
+  await run(modules as string[]);
+  if (o.bootDir !== undefined && image) {
     mkdirSync(o.bootDir, { recursive: true });
-    await run([`INSTALL_PATH=${o.bootDir}`, "install"]);
+    await run(image);
   }
   return { release, moduleDir: join(o.modPath, "lib", "modules", release) };
 }
 
+/**
+ * `make modules_install` (and `make install` when a boot dir is given), run in the source tree.
+ * INSTALL_MOD_STRIP keeps the staged tree small; depmod runs as part of modules_install.
+ */
+export function kernelInstallArgvs(out: string, modPath: string, bootDir?: string): string[][] {
+  return [
+    kernelMakeArgv(out, `INSTALL_MOD_PATH=${modPath}`, "INSTALL_MOD_STRIP=1", "modules_install"),
+    ...(bootDir !== undefined ? [kernelMakeArgv(out, `INSTALL_PATH=${bootDir}`, "install")] : []),
+  ];
+}
+
 /** The kernel's own Debian packaging target, with the package version it is given. */
 export const debPackageArgs = (jobs: number): string[] => [`-j${jobs}`, "bindeb-pkg"];
+
+/** `make O=<out> -j<jobs> bindeb-pkg`, run in the source tree. */
+export const debPackageArgv = (out: string, jobs: number): string[] =>
+  kernelMakeArgv(out, ...debPackageArgs(jobs));
+
+/** The Debian architecture name of the host's (kbuild names the package by it). */
+const debArch = (hostArch: string = arch()): string =>
+  ({ x64: "amd64", arm64: "arm64", ia32: "i386", arm: "armhf", ppc64: "ppc64el", s390x: "s390x" })[
+    hostArch
+  ] ?? hostArch;
+
+/** The image package bindeb-pkg makes, as `plan` names it: kbuild picks `<version>` (the package version). */
+export const planDebImage = (out: string, release: string): string =>
+  join(out, "debs", `linux-image-${release}_<version>_${debArch()}.deb`);
+
+/** Install the image package: `dpkg -i` on the real host, else `dpkg -x` into the root then depmod there. */
+export function debInstallArgvs(image: string, release: string, root: string): string[][] {
+  const realHost = root === "/" || root === "";
+  return realHost
+    ? [["dpkg", "-i", image]]
+    : [
+        ["dpkg", "-x", image, root],
+        ["depmod", "-b", root, release],
+      ];
+}
 
 /**
  * `make bindeb-pkg`: the built tree as Debian packages (linux-image-<release>, headers, libc-dev),
@@ -116,7 +158,7 @@ export async function packageKernelDeb(o: {
     throw new StepError("kernel-package", `${o.out} is not a built kernel tree`, "build it first");
   const started = Date.now();
   try {
-    await o.exec.run(["make", `O=${o.out}`, ...debPackageArgs(o.jobs ?? defaultJobs())], {
+    await o.exec.run(debPackageArgv(o.out, o.jobs ?? defaultJobs()), {
       cwd: o.src,
       logFile: o.logFile,
     });
@@ -159,11 +201,9 @@ export async function installKernelDeb(o: {
   exec: Exec;
   logFile?: string;
 }): Promise<{ moduleDir: string; argv: string[] }> {
-  const realHost = o.root === "/" || o.root === "";
-  const argv = realHost ? ["dpkg", "-i", o.image] : ["dpkg", "-x", o.image, o.root];
-  await o.exec.run(argv, { logFile: o.logFile, mutates: true });
-  if (!realHost) await o.exec.run(["depmod", "-b", o.root, o.release], { logFile: o.logFile, mutates: true });
-  return { moduleDir: join(o.root, "lib", "modules", o.release), argv };
+  const argvs = debInstallArgvs(o.image, o.release, o.root);
+  for (const argv of argvs) await o.exec.run(argv, { logFile: o.logFile, mutates: true });
+  return { moduleDir: join(o.root, "lib", "modules", o.release), argv: argvs[0] as string[] };
 }
 
 /** The commands that make the new kernel boot once (grub-reboot: a failed boot falls back). */

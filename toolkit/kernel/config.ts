@@ -160,53 +160,103 @@ export const oldConfigTarget = (version: string): string =>
 const tinyTarget = (version: string): string =>
   kernelVersionNumber(version) < kernelVersionNumber("3.17") ? "allnoconfig" : "tinyconfig";
 
+/** Where the base config text comes from: a file, tinyconfig, or the running kernel's by the fallback chain. */
+export function baseConfigSource(base: ConfigBase): string {
+  if (base.kind === "file") return base.path;
+  if (base.kind === "tiny") return "tinyconfig";
+  // The fallback chain (boot -> /proc/config.gz -> build dir): BlockedError when none exists.
+  return loadKernelConfig(base.root, base.kernel).source;
+}
+
 function baseConfigText(base: ConfigBase): { text: string; source: string } {
   if (base.kind === "file") {
     if (!existsSync(base.path)) throw new UserError(`kernel config file ${base.path} does not exist`);
     return { text: readFileSync(base.path, "utf8"), source: base.path };
   }
   if (base.kind === "tiny") return { text: "", source: "tinyconfig" };
-  // The fallback chain (boot -> /proc/config.gz -> build dir): BlockedError when none exists.
   const cfg = loadKernelConfig(base.root, base.kernel);
   const bytes = readFileSync(underRoot(base.root, cfg.source));
   const text = cfg.kind === "proc" ? gunzipSync(bytes).toString("utf8") : bytes.toString("utf8");
   return { text, source: cfg.source };
 }
 
-/** Configure the O= dir `out` for the tree `src`. */
-export async function configureKernel(o: ConfigureKernelOptions): Promise<ConfigureKernelResult> {
-  const make = (...args: string[]) =>
-    o.exec.run(["make", `O=${o.out}`, ...args], { cwd: o.src, logFile: o.logFile });
-  const scriptsConfig = (...args: string[]) =>
-    o.exec.run([join(o.src, "scripts", "config"), "--file", configPath, ...args], { logFile: o.logFile });
-  const configPath = join(o.out, ".config");
+/** What configures an O= dir, as data: the configure run and the kernel-config step's describe. */
+export type KernelConfigSpec = Omit<ConfigureKernelOptions, "exec" | "logFile" | "fragmentsDir">;
+
+/**
+ * One thing configuring does, in order: a command (the only place its argv is made) or a file
+ * the toolkit writes itself (the base config, the fragments merged over it, the lsmod list).
+ */
+export type ConfigOp =
+  | { kind: "run"; argv: string[]; cwd?: string }
+  | { kind: "write-base"; path: string }
+  | { kind: "merge-fragments"; path: string; fragments: readonly string[] }
+  | { kind: "write-lsmod"; path: string; modules: readonly string[] };
+
+/** The .config of an O= dir. */
+export const kernelConfigPath = (out: string): string => join(out, ".config");
+
+/** `make O=<out> <args...>`, run in the source tree. */
+export const kernelMakeArgv = (out: string, ...args: string[]): string[] => ["make", `O=${out}`, ...args];
+
+/** The tree's scripts/config on the O= dir's .config. */
+export const scriptsConfigArgv = (src: string, out: string, ...args: string[]): string[] => [
+  join(src, "scripts", "config"),
+  "--file",
+  kernelConfigPath(out),
+  ...args,
+];
+
+/** The steps of configuring `o.out`, in the order configureKernel runs them. */
+export function configureOps(o: KernelConfigSpec): ConfigOp[] {
+  const make = (...args: string[]): ConfigOp => ({
+    kind: "run",
+    argv: kernelMakeArgv(o.out, ...args),
+    cwd: o.src,
+  });
+  const sc = (...args: string[]): ConfigOp => ({
+    kind: "run",
+    argv: scriptsConfigArgv(o.src, o.out, ...args),
+  });
+  const configPath = kernelConfigPath(o.out);
   const old = oldConfigTarget(o.version);
-
-  const { text, source } = baseConfigText(o.base);
-  if (o.base.kind === "tiny") await make(tinyTarget(o.version));
-  else writeFileSync(configPath, text);
-  const fragments = (o.fragments ?? []).map((f) => readFragment(f, o.fragmentsDir));
-  const merged = mergeConfigFragments(readFileSync(configPath, "utf8"), fragments);
-  writeFileSync(configPath, merged);
-  // Debian's config names signing certificates that exist only in Debian's build tree; empty
-  // strings make the build generate its own key instead of failing on a missing .pem.
-  await scriptsConfig("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", "");
-  if (o.localversion !== undefined) {
-    // Recognisable release (6.1.192-np); no "+" from LOCALVERSION_AUTO, so the release is predictable.
-    await scriptsConfig("--set-str", "LOCALVERSION", o.localversion, "--disable", "LOCALVERSION_AUTO");
-  }
-  await make(old);
-
+  const ops: ConfigOp[] = [
+    o.base.kind === "tiny" ? make(tinyTarget(o.version)) : { kind: "write-base", path: configPath },
+    { kind: "merge-fragments", path: configPath, fragments: o.fragments ?? [] },
+    // Debian's config names signing certificates that exist only in Debian's build tree; empty
+    // strings make the build generate its own key instead of failing on a missing .pem.
+    sc("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", ""),
+  ];
+  // Recognisable release (6.1.192-np); no "+" from LOCALVERSION_AUTO, so the release is predictable.
+  if (o.localversion !== undefined)
+    ops.push(sc("--set-str", "LOCALVERSION", o.localversion, "--disable", "LOCALVERSION_AUTO"));
+  ops.push(make(old));
   if (o.localmodconfig !== undefined) {
     const lsmod = join(o.out, ".netmap-provision-lsmod");
-    writeFileSync(lsmod, lsmodText(o.localmodconfig));
-    await make(`LSMOD=${lsmod}`, "localmodconfig");
+    ops.push(
+      { kind: "write-lsmod", path: lsmod, modules: o.localmodconfig },
+      make(`LSMOD=${lsmod}`, "localmodconfig"),
+    );
   }
   const modules = (o.modules ?? []).map(sym);
-  if (modules.length > 0) {
-    await scriptsConfig(...modules.flatMap((m) => ["--module", m]));
-    await make(old);
+  if (modules.length > 0) ops.push(sc(...modules.flatMap((m) => ["--module", m])), make(old));
+  return ops;
+}
+
+/** Configure the O= dir `out` for the tree `src`. */
+export async function configureKernel(o: ConfigureKernelOptions): Promise<ConfigureKernelResult> {
+  const configPath = kernelConfigPath(o.out);
+  const { text, source } = baseConfigText(o.base);
+  const fragments = (o.fragments ?? []).map((f) => readFragment(f, o.fragmentsDir));
+  for (const op of configureOps(o)) {
+    if (op.kind === "run")
+      await o.exec.run(op.argv, { ...(op.cwd !== undefined ? { cwd: op.cwd } : {}), logFile: o.logFile });
+    else if (op.kind === "write-base") writeFileSync(op.path, text);
+    else if (op.kind === "merge-fragments")
+      writeFileSync(op.path, mergeConfigFragments(readFileSync(op.path, "utf8"), fragments));
+    else writeFileSync(op.path, lsmodText(op.modules));
   }
+  const modules = (o.modules ?? []).map(sym);
   const values = parseKernelConfig(readFileSync(configPath, "utf8"));
   const bad = notModules(values, modules);
   if (bad.length > 0) {

@@ -5,13 +5,17 @@ import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { redactUrl } from "../core/redact.js";
-import { readArchiveMember } from "../core/safe-archive.js";
+import { type Compression, compressionOf, extractArgv, readArchiveMember } from "../core/safe-archive.js";
 import type { Recipe } from "../recipe/schema.js";
+import { cachedPath } from "../sources/download.js";
 import { checkedGitRef, checkedGitUrl, GIT_ENV } from "../sources/git-args.js";
 import {
+  cachedKernelTree,
   ensureKernelSources,
   KERNEL_TARBALL_LIMITS,
   type KernelTarget,
+  kernelSourcesCacheDir,
+  kernelSourcesUnpackDir,
   treeMakefileVersion,
 } from "../sources/kernel-sources.js";
 
@@ -103,16 +107,13 @@ export async function ensureBuildSources(
         `offline: the kernel tag ${tag} of ${shown} is not cloned in the cache`,
         "run once with network access, or give kernel.sources kind local",
       );
-    const tmp = join(o.cacheDir, "kernel-sources", `.clone-${randomBytes(4).toString("hex")}`);
+    const tmp = kernelCloneTmpDir(o.cacheDir, randomBytes(4).toString("hex"));
     mkdirSync(join(o.cacheDir, "kernel-sources"), { recursive: true });
     try {
       // A tag pins the tree; depth 1 skips the history (gigabytes for linux.git). The URL comes
       // after `--`; the clone forgets its remote, whose URL may carry a password.
       await o.exec.run(kernelCloneArgv(url, tag, tmp), { logFile: o.logFile, env: GIT_ENV });
-      await o.exec.run(["git", "-C", tmp, "remote", "remove", "origin"], {
-        logFile: o.logFile,
-        env: GIT_ENV,
-      });
+      await o.exec.run(kernelRemoteRemoveArgv(tmp), { logFile: o.logFile, env: GIT_ENV });
       const v = check(tmp, `tag ${tag}`);
       rmSync(dir, { recursive: true, force: true });
       renameSync(tmp, dir);
@@ -154,6 +155,82 @@ export function kernelCloneArgv(url: string, tag: string, dir: string): string[]
   return ["git", "clone", "--quiet", "--depth", "1", "--branch", tag, "--", url, dir];
 }
 
+/** The private dir a clone goes to before its rename into place (`<tmp>` in `plan`). */
+export const kernelCloneTmpDir = (cacheDir: string, tmp = "<tmp>"): string =>
+  join(cacheDir, "kernel-sources", `.clone-${tmp}`);
+
+/** The clone forgets its remote (the URL may carry a password). */
+export const kernelRemoteRemoveArgv = (dir: string): string[] => [
+  "git",
+  "-C",
+  dir,
+  "remote",
+  "remove",
+  "origin",
+];
+
+/** Where the sources of a spec are, or will be once fetched: read-only (no download, no unpack, no clone). */
+export interface LocatedKernelSources {
+  spec: KernelSourceSpec;
+  /** The tree builds run in (given, cached, or where the fetch puts it). */
+  dir: string;
+  /** x.y.z, when known without fetching (a local tree, a cached one, a pin, a distro tarball's Makefile). */
+  version?: string;
+  /** As ResolvedKernelSources.id: names the sources in the kernel build's cache key. */
+  id: string;
+  /** On disk and whole: fetching runs nothing. */
+  ready: boolean;
+  /** Tarballs: the file the fetch unpacks and the compression tar is told. */
+  tarball?: { file: string; compression: Compression };
+}
+
+/**
+ * Locate the sources of `spec` as ensureBuildSources will use them, without changing anything.
+ * `expectVersion` is a version pinned elsewhere (the recipe): the version of a git tag not cloned yet.
+ */
+export async function locateBuildSources(
+  spec: KernelSourceSpec,
+  o: { cacheDir: string; expectVersion?: string },
+): Promise<LocatedKernelSources> {
+  if (spec.kind === "local") {
+    const v = existsSync(join(spec.path, "Makefile")) ? treeMakefileVersion(spec.path) : null;
+    return { spec, dir: spec.path, ...(v ? { version: v } : {}), id: `local:${spec.path}`, ready: true };
+  }
+  if (spec.kind === "git") {
+    const url = checkedGitUrl(spec.url, "kernel.sources.url");
+    const tag = checkedGitRef(spec.tag, "kernel.sources.tag");
+    const dir = kernelGitCacheDir(o.cacheDir, url, tag);
+    const ready = existsSync(join(dir, CLONED));
+    const v = ready ? treeMakefileVersion(dir) : o.expectVersion;
+    return { spec, dir, ...(v ? { version: v } : {}), id: `git:${redactUrl(url)}#${tag}`, ready };
+  }
+  const version =
+    spec.kind === "kernelorg" ? fullVersion(spec.version) : await distroTarballVersion(spec.tarball);
+  const file = spec.kind === "kernelorg" ? cachedPath(o.cacheDir, spec.sha256) : spec.tarball;
+  const compression = compressionOf(existsSync(file) || spec.kind === "distro" ? file : spec.url);
+  return {
+    spec,
+    dir: kernelSourcesCacheDir(o.cacheDir, version),
+    version,
+    id: spec.kind === "kernelorg" ? `kernelorg:${spec.sha256}` : `distro:${spec.tarball}`,
+    ready: cachedKernelTree(o.cacheDir, version) !== undefined,
+    tarball: { file, compression },
+  };
+}
+
+/** The commands ensureBuildSources runs to fetch located sources ([] when they are ready). */
+export function fetchSourcesArgvs(loc: LocatedKernelSources, cacheDir: string): string[][] {
+  if (loc.ready) return [];
+  if (loc.spec.kind === "git") {
+    const tmp = kernelCloneTmpDir(cacheDir);
+    return [kernelCloneArgv(loc.spec.url, loc.spec.tag, tmp), kernelRemoteRemoveArgv(tmp)];
+  }
+  // Tarballs: toolkit/core/safe-archive.ts checks every member, then extracts into a private dir.
+  return loc.tarball
+    ? [extractArgv(loc.tarball.file, kernelSourcesUnpackDir(cacheDir), loc.tarball.compression, 1)]
+    : [];
+}
+
 /** kernel.org's "6.1" tarball is Linux 6.1.0 in the Makefile's terms (SUBLEVEL = 0). */
 export const fullVersion = (v: string): string => (v.split(".").length === 2 ? `${v}.0` : v);
 
@@ -164,6 +241,14 @@ async function unpackUnknownVersion(
   tarball: string,
   o: { cacheDir: string; exec: Exec; offline?: boolean; logFile?: string },
 ): Promise<ResolvedKernelSources> {
+  return ensureBuildSources(
+    { kind: "distro", tarball },
+    { ...o, expectVersion: await distroTarballVersion(tarball) },
+  );
+}
+
+/** The x.y.z of a distro source tarball, from its top Makefile (read from the stream, nothing unpacked). */
+export async function distroTarballVersion(tarball: string): Promise<string> {
   const top = basename(tarball).replace(/\.tar\.(xz|bz2|gz|zst)$/, "");
   // Read from the decompressed stream without tar, stopping at the member: seconds, not a full
   // decompression, and bounded (the same member checks and caps as an unpack).
@@ -180,5 +265,5 @@ async function unpackUnknownVersion(
       `cannot read the kernel version from ${top}/Makefile inside ${tarball}`,
       "unpack it yourself and give kernel.sources kind local",
     );
-  return ensureBuildSources({ kind: "distro", tarball }, { ...o, expectVersion: `${m[1]}.${m[2]}.${m[3]}` });
+  return `${m[1]}.${m[2]}.${m[3]}`;
 }

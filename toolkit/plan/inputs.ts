@@ -1,10 +1,12 @@
 import { statSync } from "node:fs";
 import { cpus } from "node:os";
+import { resolve } from "node:path";
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { loadKernelCatalog, loadNetmapUpstream } from "../catalog/kernels.js";
 import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { gatherHostFacts } from "../host/facts.js";
+import { type KernelBuildOverrides, resolveKernelPhase } from "../kernel/phase.js";
 import { readModulesDep } from "../modules/resolve.js";
 import type { Recipe } from "../recipe/schema.js";
 import { recordInterfaceState } from "../swap/iface-state.js";
@@ -27,6 +29,11 @@ export async function gatherPlanInputs(o: {
   allowManagement?: boolean;
   /** `--from <bundle>`: plan an install of the bundle's modules, no build. */
   from?: string;
+  /**
+   * kernel.build recipes: the kernel build's overrides, as `up`'s kernel phase gets them
+   * (KernelPhaseOptions.build), and the root it installs into (default "/": this host).
+   */
+  kernel?: KernelBuildOverrides & { installRoot?: string };
 }): Promise<PlanInputs> {
   if (o.from !== undefined) checkBundlePath(o.from);
   const facts = await gatherHostFacts({ root: o.root, catalog: o.catalog, exec: o.exec });
@@ -34,6 +41,25 @@ export async function gatherPlanInputs(o: {
   // host tree's interfaces are not this machine's.
   const nics = facts.nics.filter((n) => n.module !== null).map((n) => n.ifname);
   const interfaces = o.root === "/" ? await recordInterfaceState(o.exec, nics).catch(() => null) : null;
+  // The kernel phase as up runs it (toolkit/up/kernel-phase.ts): build, install, next boot on the host.
+  const installRoot = o.kernel?.installRoot ?? "/";
+  const kernelPhase =
+    o.recipe.kernel.build && o.from === undefined
+      ? await resolveKernelPhase(
+          {
+            recipe: o.recipe,
+            cacheDir: o.cacheDir,
+            exec: o.exec,
+            root: o.root,
+            driverCatalog: o.catalog,
+            ...o.kernel,
+            installRoot,
+            setNextBoot: resolve(installRoot) === "/",
+            stateDir: o.stateDir,
+          },
+          { forPlan: true },
+        )
+      : undefined;
   return {
     recipe: o.recipe,
     facts,
@@ -48,6 +74,7 @@ export async function gatherPlanInputs(o: {
     allowManagement: o.allowManagement ?? false,
     interfaces,
     ...(o.from !== undefined ? { from: o.from } : {}),
+    ...(kernelPhase ? { kernelPhase } : {}),
   };
 }
 

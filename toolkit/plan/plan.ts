@@ -1,6 +1,6 @@
 import { basename, join } from "node:path";
 import { type BuildPreview, describeBuild, previewBuild } from "../build/pipeline.js";
-import { builtKernelRelease, localversionSuffix } from "../build/resolve.js";
+import { builtKernelRelease } from "../build/resolve.js";
 import type { DriverCatalog, DriverEntry } from "../catalog/drivers.js";
 import { handlesKernel, type KernelCatalog, type NetmapUpstream, sameCommit } from "../catalog/kernels.js";
 import { compareKernelVersions } from "../catalog/version-code.js";
@@ -8,8 +8,7 @@ import { ProvisionError } from "../core/errors.js";
 import { redactDeep, redactUrl } from "../core/redact.js";
 import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js";
 import type { HostFacts } from "../host/facts.js";
-import { nextBootArgv } from "../kernel/build.js";
-import { kernelCloneArgv, kernelGitCacheDir } from "../kernel/sources.js";
+import { describeKernelPhase, type KernelPhase } from "../kernel/phase.js";
 import { detectInitramfs } from "../modules/persist.js";
 import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
@@ -91,6 +90,8 @@ export interface PlanInputs {
    * configured or compiled here; only install, swap and verify (and their blockers) remain.
    */
   from?: string;
+  /** kernel.build recipes: the kernel phase resolved as it runs (gatherPlanInputs), its steps describe it. */
+  kernelPhase?: KernelPhase;
 }
 
 /** Doctor findings that only matter to a build on this host (headers, sources, compilers). */
@@ -252,7 +253,14 @@ export function buildPlan(i: PlanInputs): Plan {
         });
     }
   }
-  const target = preview ? previewTarget(recipe, preview) : targetRelease(recipe, facts);
+  // A kernel phase names the release its build produces (read from the tree once built).
+  const built =
+    buildsKernel && i.kernelPhase && !i.kernelPhase.release.includes("<") ? i.kernelPhase : undefined;
+  const target = preview
+    ? previewTarget(recipe, preview)
+    : built
+      ? { release: built.release }
+      : targetRelease(recipe, facts);
   if ("blocker" in target && target.blocker) blockers.push(target.blocker);
   const release = target.release;
   const version = buildsKernel
@@ -341,139 +349,28 @@ export function buildPlan(i: PlanInputs): Plan {
   );
 
   if (buildsKernel) {
-    const src = recipe.kernel.sources;
-    const kv = src.kind === "kernelorg" ? src.version : (version ?? release);
-    // Pristine sources, unpacked once; the build goes to an O= dir keyed by its inputs (see
-    // toolkit/kernel/build-and-install.ts), which is also netmap's --kernel-dir.
-    // Where toolkit/kernel/sources.ts unpacks or clones them.
-    const tree =
-      src.kind === "git" ? kernelGitCacheDir(cache, src.url, src.tag) : join(cache, "kernel-sources", kv);
-    const out = join(cache, "kernel-build", `${kv}-<inputs-key>`);
-    kernelDir = out;
-    kernelSources = tree;
-    const fetchCmds: PlannedCommand[] = [];
-    const fetchFiles: StepDescription["files"] = [];
-    if (src.kind === "kernelorg") {
-      const tarball = join(cache, "downloads", "sha256", src.sha256);
-      fetchCmds.push(cmd(["tar", "--force-local", "-xf", tarball, "--strip-components=1", "-C", tree], true));
-      fetchFiles.push({ action: "create", path: tarball }, { action: "create", path: tree });
-      steps.push(
-        step({
-          id: "kernel-fetch",
-          title: `Fetch linux-${kv} from ${new URL(src.url).host} (sha256 ${src.sha256.slice(0, 12)}...) and unpack it`,
-          mutates: true,
-          commands: fetchCmds,
-          files: fetchFiles,
-          checks: [`sha256 of ${basename(src.url)} = ${src.sha256}`],
-          notes: [`download ${src.url} into the content-addressed cache, checked before use`],
-        }),
-      );
-    } else if (src.kind === "git") {
-      steps.push(
-        step({
-          id: "kernel-fetch",
-          title: `Clone ${redactUrl(src.url)} at ${src.tag}`,
-          mutates: true,
-          commands: [
-            cmd(kernelCloneArgv(redactUrl(src.url), src.tag, tree), true),
-            cmd(["git", "-C", tree, "remote", "remove", "origin"], true),
-          ],
-          files: [{ action: "create", path: tree }],
-        }),
-      );
-    } else if (src.kind === "local") {
-      kernelSources = src.path;
+    // The kernel phase's own steps, described from the resolve it runs on (toolkit/kernel/phase.ts):
+    // the O= dir keyed by its inputs is also netmap's --kernel-dir; a cache hit plans no compile.
+    const kp = i.kernelPhase;
+    if (!kp)
+      blockers.push({
+        id: "kernel-phase",
+        message: "the kernel phase was not resolved for this plan",
+        fix: "gather the plan inputs with gatherPlanInputs",
+        step: "kernel-fetch",
+      });
+    else {
+      for (const [n, pr] of kp.problems.entries())
+        blockers.push({
+          id: n === 0 ? "kernel-phase" : `kernel-phase-${n + 1}`,
+          message: pr.message,
+          fix: pr.fix,
+          step: "kernel-fetch",
+        });
+      kernelDir = kp.out;
+      kernelSources = kp.sources.dir;
+      steps.push(...describeKernelPhase(kp, { stateDir: i.stateDir }));
     }
-    const configFrom =
-      recipe.kernel.config.from === "running"
-        ? (facts.kconfig?.source ?? `/boot/config-${facts.kernel.release}`)
-        : recipe.kernel.config.from.file;
-    // olddefconfig arrived in 3.7; older trees take oldnoconfig (new symbols off, as menuconfig's defaults).
-    const old = version !== null && compareMajorMinor(version, "3.7") < 0 ? "oldnoconfig" : "olddefconfig";
-    const srcDir = src.kind === "local" ? src.path : tree;
-    const sc = (...args: string[]) =>
-      cmd([join(srcDir, "scripts", "config"), "--file", join(out, ".config"), ...args], true);
-    const mk = (...args: string[]) => cmd(["make", `O=${out}`, ...args], true, srcDir);
-    const symbols = swapped.map((d) => i.drivers.get(d.token).config.replace(/^CONFIG_/, ""));
-    steps.push(
-      step({
-        id: "kernel-config",
-        title: `Configure the kernel from ${configFrom}`,
-        mutates: true,
-        dependsOn: ["kernel-fetch"].filter((d) => steps.some((s) => s.id === d)),
-        commands: [
-          cmd(["cp", configFrom, join(out, ".config")], true),
-          sc("--set-str", "SYSTEM_TRUSTED_KEYS", "", "--set-str", "SYSTEM_REVOCATION_KEYS", ""),
-          ...(recipe.kernel.localversion
-            ? [
-                sc(
-                  "--set-str",
-                  "LOCALVERSION",
-                  localversionSuffix(recipe.kernel.localversion),
-                  "--disable",
-                  "LOCALVERSION_AUTO",
-                ),
-              ]
-            : []),
-          mk(old),
-          ...(symbols.length ? [sc(...symbols.flatMap((x) => ["--module", x])), mk(old)] : []),
-        ],
-        files: [{ action: "copy", path: configFrom, to: join(out, ".config") }],
-        checks: [
-          ...recipe.kernel.config.fragments.map(
-            (f) => `fragment kernels/fragments/${f}.config merged before ${old}`,
-          ),
-          ...symbols.map((x) => `CONFIG_${x}=m after ${old}`),
-        ],
-      }),
-    );
-    steps.push(
-      step({
-        id: "kernel-build",
-        title: `Build the kernel (make -j${i.jobs} bzImage modules)`,
-        mutates: true,
-        dependsOn: ["kernel-config"],
-        commands: [mk(`-j${i.jobs}`, "bzImage", "modules")],
-        files: [{ action: "create", path: join(out, "arch/x86/boot/bzImage") }],
-      }),
-    );
-    steps.push(
-      step({
-        id: "kernel-install",
-        title: `Install kernel ${release} and its modules, boot it once`,
-        mutates: true,
-        dependsOn: ["kernel-build"],
-        commands:
-          recipe.kernel.install === "deb"
-            ? [
-                mk("bindeb-pkg"),
-                cmd(["dpkg", "-i", join(out, "debs", `linux-image-${release}_<version>_amd64.deb`)], true),
-                cmd(nextBootArgv(release), true),
-              ]
-            : [mk("modules_install"), mk("install"), cmd(nextBootArgv(release), true)],
-        files: [
-          { action: "create", path: `/lib/modules/${release}` },
-          { action: "create", path: `/boot/vmlinuz-${release}` },
-          { action: "create", path: `/boot/config-${release}` },
-        ],
-        notes: [
-          "grub-reboot boots the new kernel once: a kernel that fails to boot falls back to the current one",
-          ...(recipe.kernel.install === "deb"
-            ? [`installed as a package: \`apt remove linux-image-${release}\` takes it away again`]
-            : []),
-        ],
-      }),
-    );
-    steps.push(
-      step({
-        id: "reboot",
-        title: `Reboot into ${release}; the next \`up\` resumes from here`,
-        mutates: true,
-        dependsOn: ["kernel-install"],
-        commands: [cmd(["systemctl", "reboot"], true)],
-        files: [{ action: "create", path: join(i.stateDir, "resume.json") }],
-      }),
-    );
   } else if (!fromBundle) {
     if (!preview && !recipe.kernel.buildDir && !facts.kernel.build.exists)
       blockers.push({
@@ -822,12 +719,6 @@ export function buildPlan(i: PlanInputs): Plan {
     blockers,
     warnings,
   });
-}
-
-function compareMajorMinor(a: string, b: string): number {
-  const [am = 0, an = 0] = a.split(".").map(Number);
-  const [bm = 0, bn = 0] = b.split(".").map(Number);
-  return am - bm || an - bn;
 }
 
 /** Blocked steps carry their blocker so the printed plan shows it in place. */

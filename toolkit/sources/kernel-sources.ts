@@ -144,6 +144,12 @@ const MARKER = KERNEL_SOURCES_MARKER;
 export const kernelSourcesCacheDir = (cacheDir: string, version: string): string =>
   join(cacheDir, "kernel-sources", version);
 
+/** The unpacked tree of `version` when an earlier unpack published it whole (marker and Makefile version). */
+export function cachedKernelTree(cacheDir: string, version: string): string | undefined {
+  const dir = kernelSourcesCacheDir(cacheDir, version);
+  return existsSync(join(dir, MARKER)) && treeMakefileVersion(dir) === version ? dir : undefined;
+}
+
 /** The private dir an unpack goes to before its rename into place (a placeholder in `plan`). */
 export const kernelSourcesUnpackDir = (cacheDir: string): string =>
   join(cacheDir, "kernel-sources", ".unpack-<tmp>");
@@ -194,7 +200,7 @@ export async function ensureKernelSources(
     return { dir: o.given, version: v, origin: "given" };
   }
   const dir = kernelSourcesCacheDir(o.cacheDir, target.version);
-  if (existsSync(join(dir, MARKER)) && treeMakefileVersion(dir) === target.version) {
+  if (cachedKernelTree(o.cacheDir, target.version)) {
     return { dir, version: target.version, origin: "cache" };
   }
   let tarball: string | undefined;

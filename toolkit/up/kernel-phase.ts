@@ -5,6 +5,8 @@ import type { DriverCatalog } from "../catalog/drivers.js";
 import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { buildAndInstallKernel, type KernelBuildRequest } from "../kernel/build-and-install.js";
+import type { KernelBuildOverrides } from "../kernel/phase.js";
+import { REBOOT_ARGV } from "../kernel/reboot-step.js";
 import {
   advance,
   clearResume,
@@ -56,10 +58,7 @@ export interface KernelPhaseOptions {
   unitDir?: string;
   driverCatalog: DriverCatalog;
   /** Overrides passed to the kernel build (`kernel build` flags; tests pin a cached build's inputs). */
-  build?: Pick<
-    KernelBuildRequest,
-    "sources" | "base" | "fragments" | "localmodconfig" | "drivers" | "jobs" | "offline" | "gcc"
-  >;
+  build?: KernelBuildOverrides;
   /** argv of the CLI the unit runs (default: this node and this checkout's dist/toolkit/cli/main.js). */
   cli?: readonly string[];
   onProgress?: (text: string) => void;
@@ -272,7 +271,7 @@ export async function runKernelPhase(o: KernelPhaseOptions): Promise<KernelPhase
   );
   await enableUnit(unitDir, realHost, exec);
   out.unit = unit;
-  const reboot = o.rebootCommand ?? (realHost ? ["systemctl", "reboot"] : undefined);
+  const reboot = o.rebootCommand ?? (realHost ? REBOOT_ARGV : undefined);
   if (!reboot) {
     out.message = `kernel ${inst.release} installed${where}, resume unit ${unit} enabled; a staging root is not rebooted`;
     return out;
