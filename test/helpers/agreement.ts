@@ -1,4 +1,4 @@
-import { type ExecLogEntry, quoteArgv } from "../../toolkit/core/exec.js";
+import { quoteArgv } from "../../toolkit/core/exec.js";
 import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
 
 /*
@@ -32,7 +32,7 @@ export const matches = (p: PlannedCommand, e: RanLike): boolean =>
 /** Both ways: every command run is planned, every planned one runs; failures name the other side. */
 export function agreement(
   planned: readonly PlannedCommand[],
-  ran: readonly ExecLogEntry[],
+  ran: readonly RanLike[],
 ): { notPlanned: string[]; notRun: string[] } {
   const planText = planned.map((p) => shown(p.argv, p.cwd)).join("\n");
   const ranText = ran.map((e) => shown(e.argv, e.cwd)).join("\n");

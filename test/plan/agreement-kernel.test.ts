@@ -58,6 +58,19 @@ const isProbe = (e: ExecLogEntry) => PROBES.some((p) => p(e.argv));
 /** The test kernel's overrides, as buildTestKernel passes them (the same cache key). */
 const overrides = () => ({ sources: testKernelSources(), base: { kind: "tiny" as const }, jobs: 2 });
 
+/** What one kernel step runs with, outside buildAndInstallKernel (the test runs a step alone). */
+const stepContext = (exec: Exec, r: Recipe, phase: KernelPhaseContext["phase"]): KernelPhaseContext => ({
+  exec,
+  dryRun: false,
+  data: {},
+  req: { recipe: r, cacheDir: kernelTestCache, exec, driverCatalog: catalog, ...overrides() },
+  phase,
+  kernels: loadKernelCatalog(),
+  gcc: null,
+  progress: () => {},
+  result: { compiled: 0, buildMs: 0, warnings: [] },
+});
+
 let recipe: Recipe | undefined;
 async function testRecipe(): Promise<Recipe> {
   if (recipe) return recipe;
@@ -163,18 +176,7 @@ test.serial(
 
     const ran: ExecLogEntry[] = [];
     const exec = createExec({ onCommand: (e) => ran.push(e) });
-    const ctx: KernelPhaseContext = {
-      exec,
-      dryRun: false,
-      data: {},
-      req: { recipe: kp.recipe, cacheDir: kernelTestCache, exec, driverCatalog: catalog, ...overrides() },
-      phase,
-      kernels: loadKernelCatalog(),
-      gcc: null,
-      progress: () => {},
-      result: { compiled: 0, buildMs: 0, warnings: [] },
-    };
-    await step.run(ctx, { progress: () => {}, logFile: undefined });
+    await step.run(stepContext(exec, kp.recipe, phase), { progress: () => {}, logFile: undefined });
     const commands = ran.filter((e) => !isProbe(e));
     const { notPlanned, notRun } = agreement(d.commands, commands);
     for (const m of [...notPlanned, ...notRun]) t.fail(m);
@@ -226,18 +228,7 @@ test("kernel-install, kernel.install deb into a staging root: what it describes 
       return { argv, exitCode: 0, stdout: "", stderr: "", durationMs: 0, timedOut: false, skipped: false };
     },
   };
-  const ctx: KernelPhaseContext = {
-    exec,
-    dryRun: false,
-    data: {},
-    req: { recipe: kp.recipe, cacheDir: kernelTestCache, exec, driverCatalog: catalog, ...overrides() },
-    phase,
-    kernels: loadKernelCatalog(),
-    gcc: null,
-    progress: () => {},
-    result: { compiled: 0, buildMs: 0, warnings: [] },
-  };
-  await step.run(ctx, { progress: () => {}, logFile: undefined });
+  await step.run(stepContext(exec, kp.recipe, phase), { progress: () => {}, logFile: undefined });
   const { notPlanned, notRun } = agreement(d.commands, ran);
   for (const m of [...notPlanned, ...notRun]) t.fail(m);
   t.is(ran.length, d.commands.length);

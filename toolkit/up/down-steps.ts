@@ -28,7 +28,7 @@ import { isLoaded, modprobe, modprobeArgv, rmmod, rmmodArgv, type UnloadArgs } f
 import { boundInterfaces } from "../verify/verify.js";
 import { type DeadmanInfo, deadmanPath, readDeadman } from "./deadman.js";
 import { loadRecordPath } from "./in-place.js";
-import type { DownReport } from "./report.js";
+import { type DownReport, emptyDownReport } from "./report.js";
 
 /*
  * The steps of `down`, one definition each: recover, unload, restore, reload, check. Each step's
@@ -567,15 +567,7 @@ export function describeDown(preview: DownPreview): StepDescription[] {
     stateDir: preview.stateDir,
     exec: describeOnly,
     warn: () => {},
-    report: {
-      ok: false,
-      steps: [],
-      restored: [],
-      stockBound: [],
-      devNetmapGone: false,
-      commands: [],
-      warnings: [],
-    },
+    report: emptyDownReport(),
     preview: () => preview,
     st: { ...preview.targets, interfaces: [], unloaded: [] },
   };

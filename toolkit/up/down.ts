@@ -10,7 +10,7 @@ import { pendingTransaction } from "../state/journal.js";
 import { withLock } from "../state/lock.js";
 import { disarmDeadman } from "./deadman.js";
 import { type DownPreview, type DownRun, downSteps, readDownPreview } from "./down-steps.js";
-import { type DownReport, reportError, reportStep } from "./report.js";
+import { type DownReport, emptyDownReport, reportError, reportStep } from "./report.js";
 
 // The steps themselves, and what `down --plan` prints of them, are in down-steps.ts.
 export { type DownTargets, downTargets } from "./down-steps.js";
@@ -46,15 +46,7 @@ export function checkDownState(root: string, stateDir: string): void {
  * module resolving to its stock file. Safe to run again at any point (every step looks first).
  */
 export async function runDown(o: DownOptions): Promise<DownReport> {
-  const report: DownReport = {
-    ok: false,
-    steps: [],
-    restored: [],
-    stockBound: [],
-    devNetmapGone: false,
-    commands: [],
-    warnings: [],
-  };
+  const report = emptyDownReport();
   const warn = (m: string) => {
     report.warnings.push(m);
     o.warn?.(m);

@@ -52,6 +52,17 @@ export interface DownReport {
   error?: ReportError;
 }
 
+/** A down report before anything ran (down fills it; `down --plan` describes with one). */
+export const emptyDownReport = (): DownReport => ({
+  ok: false,
+  steps: [],
+  restored: [],
+  stockBound: [],
+  devNetmapGone: false,
+  commands: [],
+  warnings: [],
+});
+
 export const reportStep = (o: StepOutcome): ReportStep => {
   const s: ReportStep = { id: o.id, title: o.title, status: o.status, durationMs: o.durationMs };
   if (o.message !== undefined) s.message = o.message;
