@@ -228,7 +228,8 @@ test("kernel-install, kernel.install deb into a staging root: what it describes 
       return { argv, exitCode: 0, stdout: "", stderr: "", durationMs: 0, timedOut: false, skipped: false };
     },
   };
-  await step.run(stepContext(exec, kp.recipe, phase), { progress: () => {}, logFile: undefined });
+  const ctx = stepContext(exec, kp.recipe, phase);
+  await step.run(ctx, { progress: () => {}, logFile: undefined });
   const { notPlanned, notRun } = agreement(d.commands, ran);
   for (const m of [...notPlanned, ...notRun]) t.fail(m);
   t.is(ran.length, d.commands.length);
