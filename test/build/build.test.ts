@@ -7,7 +7,7 @@ import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { BlockedError, StepError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
-import { ensureKernelSources, readKernelTarget } from "../../toolkit/sources/kernel-sources.js";
+import { ensureKernelSources, readKernelTarget } from "../../toolkit/sources/target-kernel-sources.js";
 import { debianKernel, reEscape } from "../helpers/debian-kernel.js";
 import { legacyStandinDir, standinDir, unpackedDriverSources } from "../helpers/kernel-sources.js";
 import { repoRoot } from "../helpers/paths.js";

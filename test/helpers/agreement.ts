@@ -1,5 +1,5 @@
 import { quoteArgv } from "../../toolkit/core/exec.js";
-import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
+import type { PlannedCommand } from "../../toolkit/runner/step.js";
 
 /*
  * The matching of the agreement tests (issue 12): a planned command against one the run made.

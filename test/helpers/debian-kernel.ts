@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { underRoot } from "../../toolkit/core/paths.js";
-import { distroSourceTarball, readKernelTarget } from "../../toolkit/sources/kernel-sources.js";
+import { distroSourceTarball, readKernelTarget } from "../../toolkit/sources/target-kernel-sources.js";
 
 /*
  * The installed Debian kernel the real-kernel tests build against and boot, discovered from what

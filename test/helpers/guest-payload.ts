@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { ExecutionContext } from "ava";
 import type { Exec } from "../../toolkit/core/exec.js";
 import { bootGuest, type GuestNic } from "../../toolkit/guest/qemu.js";
-import type { StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/runner/step.js";
 import { cliPath, fixture } from "./paths.js";
 import { downDisagreements, type Ran, shown, upDisagreements } from "./up-agreement.js";
 

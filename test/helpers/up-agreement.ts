@@ -1,4 +1,4 @@
-import type { StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/runner/step.js";
 import { matches, shown } from "./agreement.js";
 
 export { shown } from "./agreement.js";

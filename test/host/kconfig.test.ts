@@ -3,7 +3,7 @@ import { join } from "node:path";
 import test from "ava";
 import { BlockedError } from "../../toolkit/core/errors.js";
 import { configValue, loadKernelConfig, parseKernelConfig } from "../../toolkit/host/kconfig.js";
-import { readKernelFacts } from "../../toolkit/host/kernel.js";
+import { readKernelFacts } from "../../toolkit/host/kernel-facts.js";
 import { copyHostTree, hostTree } from "../helpers/hosts.js";
 
 const load = (root: string) => loadKernelConfig(root, readKernelFacts(root));

@@ -10,7 +10,7 @@ import {
   parseVersionSignature,
   readKernelFacts,
   versionFromRelease,
-} from "../../toolkit/host/kernel.js";
+} from "../../toolkit/host/kernel-facts.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { copyHostTree, FIXTURE_RELEASE, hostTree, removeKernelHeaders } from "../helpers/hosts.js";
 

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { catalogLookup } from "../../toolkit/host/facts.js";
-import { readKernelFacts } from "../../toolkit/host/kernel.js";
+import { readKernelFacts } from "../../toolkit/host/kernel-facts.js";
 import { type NicDriverLookup, parseModulesBuiltin, readNicFacts } from "../../toolkit/host/nics.js";
 import { copyHostTree, hostTree } from "../helpers/hosts.js";
 

@@ -11,7 +11,7 @@ import {
   terminalSafe,
 } from "../../toolkit/cli/output.js";
 import { ProvisionError, RecipeError, RollbackError, UserError } from "../../toolkit/core/errors.js";
-import { reportError } from "../../toolkit/up/report.js";
+import { reportError } from "../../toolkit/up/up-report.js";
 import { type HostileCase, hostileCase, type Scratch, scratch } from "../helpers/hostile.js";
 
 /**

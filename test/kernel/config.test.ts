@@ -9,6 +9,7 @@ import { BlockedError, StepError, UserError } from "../../toolkit/core/errors.js
 import { createExec } from "../../toolkit/core/exec.js";
 import { parseKernelConfig } from "../../toolkit/host/kconfig.js";
 import { buildAndInstallKernel } from "../../toolkit/kernel/build-and-install.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import {
   configureKernel,
   driverSymbols,
@@ -21,7 +22,6 @@ import {
   parseModuleList,
   readFragment,
 } from "../../toolkit/kernel/config.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { loadRecipe } from "../../toolkit/recipe/load.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import { kernelTestCache, testKernelSources } from "../helpers/kernel-build.js";

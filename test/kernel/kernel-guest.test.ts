@@ -6,7 +6,7 @@ import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
 import { buildGuestInitramfs } from "../../toolkit/guest/initramfs.js";
 import type { KernelBuildResult } from "../../toolkit/kernel/build-and-install.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import { loadRecipe, parseRecipeText } from "../../toolkit/recipe/load.js";
 import { applyOverrides } from "../../toolkit/recipe/overrides.js";
 import { staticBusybox } from "../helpers/debian-kernel.js";

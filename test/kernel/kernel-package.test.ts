@@ -3,7 +3,7 @@ import { join } from "node:path";
 import test from "ava";
 import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { createExec } from "../../toolkit/core/exec.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
 import {
   buildTestKernel,

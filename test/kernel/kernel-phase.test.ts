@@ -16,9 +16,9 @@ import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import type { RunRecipe } from "../../toolkit/cli/recipe-options.js";
 import { UserError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import { readResume, resumePath, startResume, writeResume } from "../../toolkit/kernel/resume.js";
 import { RESUME_UNIT_NAME } from "../../toolkit/kernel/resume-unit.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
 import { loadRecipe } from "../../toolkit/recipe/load.js";
 import {
   finishKernelPhase,

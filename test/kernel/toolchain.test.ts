@@ -1,7 +1,7 @@
 import test from "ava";
 import { loadKernelCatalog } from "../../toolkit/catalog/kernels.js";
 import { BlockedError } from "../../toolkit/core/errors.js";
-import { fullVersion } from "../../toolkit/kernel/sources.js";
+import { fullVersion } from "../../toolkit/kernel/build-sources.js";
 import { assertCompilerFits } from "../../toolkit/kernel/toolchain.js";
 
 const kernels = loadKernelCatalog();

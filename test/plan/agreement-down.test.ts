@@ -4,7 +4,7 @@ import { dirname, join, relative } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { type Exec, type ExecOptions, quoteArgv } from "../../toolkit/core/exec.js";
 import type { InstallStrategy } from "../../toolkit/modules/install.js";
-import type { StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/runner/step.js";
 import { openTransaction, stopAtStepEnv } from "../../toolkit/state/journal.js";
 import { runDown } from "../../toolkit/up/down.js";
 import { type DownPlan, planDown } from "../../toolkit/up/down-steps.js";

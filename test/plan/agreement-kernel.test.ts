@@ -5,15 +5,15 @@ import { loadDriverCatalog } from "../../toolkit/catalog/drivers.js";
 import { loadKernelCatalog } from "../../toolkit/catalog/kernels.js";
 import { createExec, type Exec, type ExecLogEntry, type ExecResult } from "../../toolkit/core/exec.js";
 import { parseKernelConfig } from "../../toolkit/host/kconfig.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import { kernelConfigStep } from "../../toolkit/kernel/config-step.js";
 import { kernelInstallStep } from "../../toolkit/kernel/install-step.js";
 import type { KernelPhaseContext } from "../../toolkit/kernel/phase.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
-import type { PlannedCommand } from "../../toolkit/pipeline/step.js";
 import { gatherPlanInputs } from "../../toolkit/plan/inputs.js";
 import { buildPlan, type Plan } from "../../toolkit/plan/plan.js";
 import { parseRecipeText } from "../../toolkit/recipe/load.js";
 import type { Recipe } from "../../toolkit/recipe/schema.js";
+import type { PlannedCommand } from "../../toolkit/runner/step.js";
 import { agreement } from "../helpers/agreement.js";
 import { debianKernel } from "../helpers/debian-kernel.js";
 import {

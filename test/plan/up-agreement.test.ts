@@ -1,5 +1,5 @@
 import test from "ava";
-import type { StepDescription } from "../../toolkit/pipeline/step.js";
+import type { StepDescription } from "../../toolkit/runner/step.js";
 import { upDisagreements } from "../helpers/up-agreement.js";
 
 // The checker the guest tiers hold `up` to: it must catch each way plan and run can differ.

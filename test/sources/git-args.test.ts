@@ -15,7 +15,7 @@ import test from "ava";
 import { loadKernelCatalog, loadNetmapUpstream } from "../../toolkit/catalog/kernels.js";
 import { RecipeError, UserError } from "../../toolkit/core/errors.js";
 import { createExec, type ExecLogEntry } from "../../toolkit/core/exec.js";
-import { ensureBuildSources } from "../../toolkit/kernel/sources.js";
+import { ensureBuildSources } from "../../toolkit/kernel/build-sources.js";
 import { resolveNetmapSource } from "../../toolkit/sources/netmap-source.js";
 import { repoRoot } from "../helpers/paths.js";
 

@@ -9,7 +9,7 @@ import {
   ensureKernelSources,
   readKernelTarget,
   treeMakefileVersion,
-} from "../../toolkit/sources/kernel-sources.js";
+} from "../../toolkit/sources/target-kernel-sources.js";
 import { debianKernel, dpkgVersion, reEscape, upstreamVersion } from "../helpers/debian-kernel.js";
 
 const exec = createExec();

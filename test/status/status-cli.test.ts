@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import type { StatusReport } from "../../toolkit/status/report.js";
+import type { StatusReport } from "../../toolkit/status/status-report.js";
 import { hostTree } from "../helpers/hosts.js";
 import { cliPath } from "../helpers/paths.js";
 

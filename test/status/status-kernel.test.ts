@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
 import { startResume, writeResume } from "../../toolkit/kernel/resume.js";
-import type { StatusReport } from "../../toolkit/status/report.js";
+import type { StatusReport } from "../../toolkit/status/status-report.js";
 import { hostTree } from "../helpers/hosts.js";
 import { cliPath } from "../helpers/paths.js";
 import { tempDirs } from "../helpers/temp.js";

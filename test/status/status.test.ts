@@ -7,7 +7,7 @@ import { underRoot } from "../../toolkit/core/paths.js";
 import { defaultStateDir } from "../../toolkit/state/lock.js";
 import { readInstalledSummary } from "../../toolkit/status/installed-summary.js";
 import { readNetmapState } from "../../toolkit/status/netmap-state.js";
-import { interfaceMode, readStatus } from "../../toolkit/status/report.js";
+import { interfaceMode, readStatus } from "../../toolkit/status/status-report.js";
 import { FIXTURE_RELEASE, hostTree, legacyNetmapHost } from "../helpers/hosts.js";
 
 const catalog = loadDriverCatalog();

@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { promisify } from "node:util";
 import test from "ava";
-import type { TryReport } from "../../toolkit/try/report.js";
+import type { TryReport } from "../../toolkit/try/try-report.js";
 import { ensureKernelDriverSources, standinDir } from "../helpers/kernel-sources.js";
 import { assertAccelChoice } from "../helpers/kvm.js";
 import { cliPath, repoRoot } from "../helpers/paths.js";

@@ -5,10 +5,10 @@ import { UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { extractArgv } from "../core/safe-archive.js";
 import type { DroppedDriver } from "../parse/configure-report.js";
-import type { RunResult } from "../pipeline/runner.js";
-import { runSteps } from "../pipeline/runner.js";
-import type { PlannedCommand, Step, StepContext, StepDescription } from "../pipeline/step.js";
 import type { Recipe } from "../recipe/schema.js";
+import type { RunResult } from "../runner/runner.js";
+import { runSteps } from "../runner/runner.js";
+import type { PlannedCommand, Step, StepContext, StepDescription } from "../runner/step.js";
 import { type DownloadSpec, preflightDownloads } from "../sources/download.js";
 import {
   type ExtDriverNeed,
@@ -17,6 +17,13 @@ import {
   placeExtDrivers,
 } from "../sources/ext-drivers.js";
 import {
+  detectLayout,
+  type NetmapSourceSpec,
+  netmapSourceDownloads,
+  type ResolvedNetmapSource,
+  resolveNetmapSource,
+} from "../sources/netmap-source.js";
+import {
   ensureKernelSources,
   type KernelSources,
   type KernelTarballSpec,
@@ -24,14 +31,7 @@ import {
   kernelSourcesDownloads,
   kernelSourcesUnpackDir,
   readKernelTarget,
-} from "../sources/kernel-sources.js";
-import {
-  detectLayout,
-  type NetmapSourceSpec,
-  netmapSourceDownloads,
-  type ResolvedNetmapSource,
-  resolveNetmapSource,
-} from "../sources/netmap-source.js";
+} from "../sources/target-kernel-sources.js";
 import {
   buildKey,
   type CachedBuild,

@@ -13,7 +13,7 @@ import {
   type KernelTarballSpec,
   type KernelTarget,
   kernelSourcesCacheDir,
-} from "../sources/kernel-sources.js";
+} from "../sources/target-kernel-sources.js";
 
 /**
  * The build's resolve: which kernel release a build targets, its build dir, where its full

@@ -2,7 +2,7 @@ import { type DriverCatalog, loadDriverCatalog } from "../catalog/drivers.js";
 import { formatError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { type KernelConfigKind, loadKernelConfig } from "./kconfig.js";
-import { type KernelFacts, readKernelFacts } from "./kernel.js";
+import { type KernelFacts, readKernelFacts } from "./kernel-facts.js";
 import { type KvmFacts, readKvmFacts } from "./kvm.js";
 import { type ManagementFacts, readManagementFacts } from "./management.js";
 import { type NicDriverLookup, type NicFacts, readNicFacts } from "./nics.js";

@@ -1,7 +1,7 @@
 import { gunzipBounded } from "../core/bounded-read.js";
 import { BlockedError } from "../core/errors.js";
 import { hostJoin, readHostFile } from "./host-fs.js";
-import type { KernelFacts } from "./kernel.js";
+import type { KernelFacts } from "./kernel-facts.js";
 
 /** Where the running kernel's configuration came from. */
 export type KernelConfigKind = "boot" | "proc" | "build";

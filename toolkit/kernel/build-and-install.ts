@@ -1,6 +1,6 @@
 import { loadKernelCatalog } from "../catalog/kernels.js";
-import type { StepReporter } from "../pipeline/step.js";
 import { gccVersion } from "../plan/inputs.js";
+import type { StepReporter } from "../runner/step.js";
 import { bootImage } from "./build.js";
 import { kernelConfigPath } from "./config.js";
 import {

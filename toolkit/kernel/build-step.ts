@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { PlannedCommand, Step } from "../pipeline/step.js";
+import type { PlannedCommand, Step } from "../runner/step.js";
 import { bootImage, buildKernel, builtRelease, kernelBuildArgv } from "./build.js";
 import { cacheHitNote } from "./config-step.js";
 import { BUILT_MARKER, type KernelPhase, type KernelPhaseContext, kernelBuildLog } from "./phase.js";

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import type { FileChange, PlannedCommand, Step } from "../pipeline/step.js";
+import type { FileChange, PlannedCommand, Step } from "../runner/step.js";
 import { configureKernel, configureOps, type KernelConfigSpec, oldConfigTarget } from "./config.js";
 import { type KernelPhase, type KernelPhaseContext, kernelBuildLog } from "./phase.js";
 

@@ -7,7 +7,7 @@ import { StepError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { catalogDir, underRoot } from "../core/paths.js";
 import { loadKernelConfig, parseKernelConfig } from "../host/kconfig.js";
-import type { KernelFacts } from "../host/kernel.js";
+import type { KernelFacts } from "../host/kernel-facts.js";
 
 /**
  * The kernel .config a build uses, in the order the steps run:

@@ -9,23 +9,23 @@ import type { KernelCatalog } from "../catalog/kernels.js";
 import { ProvisionError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
-import { readKernelFacts } from "../host/kernel.js";
-import type { Step, StepContext, StepDescription } from "../pipeline/step.js";
+import { readKernelFacts } from "../host/kernel-facts.js";
 import { parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
+import type { Step, StepContext, StepDescription } from "../runner/step.js";
 import { builtRelease } from "./build.js";
-import { kernelBuildStep } from "./build-step.js";
-import { baseConfigSource, type ConfigBase, driverSymbols, parseModuleList, readFragment } from "./config.js";
-import { kernelConfigStep } from "./config-step.js";
-import { kernelInstallStep } from "./install-step.js";
-import { describeReboot } from "./reboot-step.js";
 import {
   type KernelSourceSpec,
   kernelSourceSpec,
   type LocatedKernelSources,
   locateBuildSources,
   type ResolvedKernelSources,
-} from "./sources.js";
+} from "./build-sources.js";
+import { kernelBuildStep } from "./build-step.js";
+import { baseConfigSource, type ConfigBase, driverSymbols, parseModuleList, readFragment } from "./config.js";
+import { kernelConfigStep } from "./config-step.js";
+import { kernelInstallStep } from "./install-step.js";
+import { describeReboot } from "./reboot-step.js";
 import { kernelFetchStep } from "./sources-step.js";
 
 /**

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { StepDescription } from "../pipeline/step.js";
+import type { StepDescription } from "../runner/step.js";
 import type { KernelPhase } from "./phase.js";
 
 /** What `up --reboot` runs on the real host once the kernel is installed (toolkit/up/kernel-phase.ts). */

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
-import type { PlannedCommand, Step } from "../pipeline/step.js";
+import type { PlannedCommand, Step } from "../runner/step.js";
+import { ensureBuildSources, fetchSourcesArgvs } from "./build-sources.js";
 import type { KernelPhase, KernelPhaseContext } from "./phase.js";
 import { settleKernelPhase } from "./phase.js";
-import { ensureBuildSources, fetchSourcesArgvs } from "./sources.js";
 import { assertCompilerFits } from "./toolchain.js";
 
 /**

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { PlannedCommand, Step } from "../pipeline/step.js";
+import type { PlannedCommand, Step } from "../runner/step.js";
 import { openTransaction, readJournal } from "../state/journal.js";
 import { undoJournal } from "../state/undo.js";
 import { running, type UpResolve, type UpRun } from "../up/context.js";

@@ -10,9 +10,9 @@ import { type DoctorCheck, driversToSwap, runDoctor } from "../doctor/checks.js"
 import type { HostFacts } from "../host/facts.js";
 import { describeKernelPhase, type KernelPhase } from "../kernel/phase.js";
 import { detectInitramfs } from "../modules/persist.js";
-import type { PlannedCommand, StepDescription } from "../pipeline/step.js";
 import { kernelReleaseMatches, parseKernelVersion } from "../recipe/kernel-version.js";
 import type { Recipe } from "../recipe/schema.js";
+import type { PlannedCommand, StepDescription } from "../runner/step.js";
 import { extDriverDecision } from "../sources/ext-drivers.js";
 import {
   cachedNetmapCheckout,
@@ -388,7 +388,7 @@ export function buildPlan(i: PlanInputs): Plan {
         });
     } else if (recipe.kernel.sources.kind === "local") kernelSources = recipe.kernel.sources.path;
     else if (facts.kernel.sources.kind === "tarball" && facts.kernel.sources.path && version) {
-      // As toolkit/sources/kernel-sources.ts does it: the top folder stripped, into <version>/.
+      // As toolkit/sources/target-kernel-sources.ts does it: the top folder stripped, into <version>/.
       kernelSources = join(ksrcCache, version);
       steps.push(
         step({

@@ -1,6 +1,6 @@
 import { quoteArgv } from "../core/exec.js";
 import { badge, color } from "../core/terminal-style.js";
-import type { StepDescription } from "../pipeline/step.js";
+import type { StepDescription } from "../runner/step.js";
 import type { DownPlan } from "../up/down-steps.js";
 import type { Plan } from "./plan.js";
 

@@ -1,6 +1,6 @@
 import { badge, color } from "../core/terminal-style.js";
-import { pktgenLines } from "../verify/report.js";
-import type { TryReport, TryStep } from "./report.js";
+import { pktgenLines } from "../verify/verify-report.js";
+import type { TryReport, TryStep } from "./try-report.js";
 
 const secs = (ms: number | null): string => (ms === null ? "-" : `${(ms / 1000).toFixed(1)} s`);
 

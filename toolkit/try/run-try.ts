@@ -10,8 +10,8 @@ import { projectRoot } from "../core/paths.js";
 import { bootGuest, type GuestNic, type GuestResult, GuestTimeoutError } from "../guest/qemu.js";
 import type { RecipeRunFlags, RunRecipe } from "../recipe/run-recipe.js";
 import { readPayloadResults } from "./guest-results.js";
-import { assembleReport, type TryReport } from "./report.js";
 import { chooseTryKernel } from "./try-kernel.js";
+import { assembleReport, type TryReport } from "./try-report.js";
 
 export interface TryOptions {
   run: RunRecipe;

@@ -4,7 +4,7 @@ import type { BuildManifest } from "../build/manifest.js";
 import { runBuild } from "../build/pipeline.js";
 import { ProvisionError, StepError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
-import type { Step } from "../pipeline/step.js";
+import type { Step } from "../runner/step.js";
 import type { UpArtifacts, UpRun } from "./context.js";
 import type { UpOptions } from "./up.js";
 

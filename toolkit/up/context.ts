@@ -7,9 +7,9 @@ import type { InstalledRecord } from "../state/installed.js";
 import type { Transaction } from "../state/journal.js";
 import type { InterfaceState } from "../swap/iface-state.js";
 import type { DmesgCursor } from "../verify/dmesg-cursor.js";
-import type { VerifyReport } from "../verify/report.js";
+import type { VerifyReport } from "../verify/verify-report.js";
 import type { DeadmanInfo } from "./deadman.js";
-import type { UpReport } from "./report.js";
+import type { UpReport } from "./up-report.js";
 
 /**
  * What up's transaction steps need, resolved once from recipe + host facts + catalogs + flags

@@ -10,7 +10,7 @@ import { DEFAULT_NETMAP_MODULE } from "../modules/install.js";
 import { modinfoSupportsBasedir, resolveArgv, runningResolveArgv } from "../modules/resolve.js";
 import { planRestore, type RestoreAction, recoverPending, restore } from "../modules/restore.js";
 import { parseProcModules } from "../parse/proc.js";
-import type { FileChange, PlannedCommand, Step, StepDescription } from "../pipeline/step.js";
+import type { FileChange, PlannedCommand, Step, StepDescription } from "../runner/step.js";
 import { sha256IfExists } from "../state/atomic-file.js";
 import { type InstalledRecord, installedPath, installedSchema, readInstalled } from "../state/installed.js";
 import { type JournalState, journalDir, pendingTransaction } from "../state/journal.js";
@@ -28,7 +28,7 @@ import { isLoaded, modprobe, modprobeArgv, rmmod, rmmodArgv, type UnloadArgs } f
 import { boundInterfaces } from "../verify/verify.js";
 import { type DeadmanInfo, deadmanPath, readDeadman } from "./deadman.js";
 import { loadRecordPath } from "./in-place.js";
-import { type DownReport, emptyDownReport } from "./report.js";
+import { type DownReport, emptyDownReport } from "./up-report.js";
 
 /*
  * The steps of `down`, one definition each: recover, unload, restore, reload, check. Each step's

@@ -2,15 +2,15 @@ import { ProvisionError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { DEFAULT_NETMAP_MODULE } from "../modules/install.js";
 import { checkRecoverable, checkRestorable } from "../modules/restore.js";
-import { commandLog } from "../pipeline/command-log.js";
-import { runSteps } from "../pipeline/runner.js";
-import type { StepContext } from "../pipeline/step.js";
+import { commandLog } from "../runner/command-log.js";
+import { runSteps } from "../runner/runner.js";
+import type { StepContext } from "../runner/step.js";
 import { readInstalled } from "../state/installed.js";
 import { pendingTransaction } from "../state/journal.js";
 import { withLock } from "../state/lock.js";
 import { disarmDeadman } from "./deadman.js";
 import { type DownPreview, type DownRun, downSteps, readDownPreview } from "./down-steps.js";
-import { type DownReport, emptyDownReport, reportError, reportStep } from "./report.js";
+import { type DownReport, emptyDownReport, reportError, reportStep } from "./up-report.js";
 
 // The steps themselves, and what `down --plan` prints of them, are in down-steps.ts.
 export { type DownTargets, downTargets } from "./down-steps.js";

@@ -10,8 +10,8 @@ import { treeContentHash } from "../sources/netmap-source.js";
 import { readJsonRecord, sha256File, sha256IfExists, writeFileAtomic } from "../state/atomic-file.js";
 import { readInstalled } from "../state/installed.js";
 import type { DmesgCursor } from "../verify/dmesg-cursor.js";
-import type { VerifyReport } from "../verify/report.js";
 import { pktgenOptions, verifyLoad } from "../verify/verify.js";
+import type { VerifyReport } from "../verify/verify-report.js";
 
 /**
  * The no-change path of `up`: when the last successful `up` was made from the same inputs, for

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Step } from "../pipeline/step.js";
+import type { Step } from "../runner/step.js";
 import { commit, journalDir } from "../state/journal.js";
 import { netmapModuleOf, running, type UpResolve, type UpRun } from "./context.js";
 import { type LoadRecord, loadRecordPath, writeLoadRecord } from "./in-place.js";

@@ -1,6 +1,6 @@
 import { installStep } from "../modules/install-step.js";
 import { persistStep } from "../modules/persist-step.js";
-import type { Step } from "../pipeline/step.js";
+import type { Step } from "../runner/step.js";
 import { swapStep } from "../swap/swap-step.js";
 import { verifyStep } from "../verify/verify-step.js";
 import type { UpResolve, UpRun } from "./context.js";

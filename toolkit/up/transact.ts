@@ -1,9 +1,9 @@
 import { underRoot } from "../core/paths.js";
 import { persistenceInPlace } from "../modules/persist.js";
-import { commandLog } from "../pipeline/command-log.js";
-import { runSteps } from "../pipeline/runner.js";
-import type { StepContext } from "../pipeline/step.js";
 import type { Plan } from "../plan/plan.js";
+import { commandLog } from "../runner/command-log.js";
+import { runSteps } from "../runner/runner.js";
+import type { StepContext } from "../runner/step.js";
 import { sha256IfExists } from "../state/atomic-file.js";
 import { readInstalled } from "../state/installed.js";
 import { markRolledBack, readJournal, resumeTransaction } from "../state/journal.js";
@@ -13,9 +13,9 @@ import { buildStep } from "./build-step.js";
 import type { UpArtifacts, UpRun } from "./context.js";
 import { disarmDeadman } from "./deadman.js";
 import { inputsDigest, readLoadRecord } from "./in-place.js";
-import { reportStep, type UpReport } from "./report.js";
 import { transactionSteps } from "./steps.js";
 import type { UpOptions } from "./up.js";
+import { reportStep, type UpReport } from "./up-report.js";
 
 /** True when installed.json records exactly these modules, with these bytes on disk. */
 function alreadyInstalled(o: UpOptions, release: string, a: UpArtifacts): boolean {

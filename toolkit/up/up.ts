@@ -7,8 +7,8 @@ import type { RunRecipe } from "../recipe/run-recipe.js";
 import { withLock } from "../state/lock.js";
 import { verifyInPlace } from "./in-place.js";
 import type { KernelUpOptions } from "./kernel-phase.js";
-import type { UpReport } from "./report.js";
-import { reportError } from "./report.js";
+import type { UpReport } from "./up-report.js";
+import { reportError } from "./up-report.js";
 
 export interface UpOptions extends KernelUpOptions {
   run: RunRecipe;

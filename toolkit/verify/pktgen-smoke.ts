@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Exec, ExecResult, StartedCommand } from "../core/exec.js";
 import { readHostText } from "../host/host-fs.js";
 import { type PktGenResult, parsePktGen } from "../parse/pkt-gen.js";
-import type { VerifyReport } from "./report.js";
+import type { VerifyReport } from "./verify-report.js";
 
 /** The recipe's smoke test, resolved: `verify.pktgen` plus the built pkt-gen. */
 export interface PktGenSmokeSpec {

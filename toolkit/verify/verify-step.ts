@@ -1,5 +1,5 @@
 import { StepError } from "../core/errors.js";
-import type { PlannedCommand, Step } from "../pipeline/step.js";
+import type { PlannedCommand, Step } from "../runner/step.js";
 import { netmapModuleOf, running, type UpResolve, type UpRun } from "../up/context.js";
 import { type DmesgCursor, dmesgArgv } from "./dmesg-cursor.js";
 import { smokeArgvs } from "./pktgen-smoke.js";

@@ -9,7 +9,7 @@ import { parseProcMisc, parseProcModules } from "../parse/proc.js";
 import { DEFAULT_DMESG_EXPECT } from "../recipe/schema.js";
 import { type DmesgCursor, linesAfter, readDmesg } from "./dmesg-cursor.js";
 import { type PktGenSmokeSpec, pktgenSmoke, type SmokeTiming } from "./pktgen-smoke.js";
-import type { VerifyReport } from "./report.js";
+import type { VerifyReport } from "./verify-report.js";
 
 export interface VerifyOptions {
   exec: Exec;

@@ -3,7 +3,7 @@ import { UserError } from "../../core/errors.js";
 import { underRoot } from "../../core/paths.js";
 import { checkDirOption } from "../../state/dirs.js";
 import { defaultStateDir } from "../../state/lock.js";
-import type { StatusReport } from "../../status/report.js";
+import type { StatusReport } from "../../status/status-report.js";
 import { badge, color, printJson, out as write } from "../output.js";
 import { hostRootOption } from "./host-root.js";
 
@@ -90,7 +90,7 @@ export const statusCommand = {
         // Loaded here, not at registration: every other command would pay for them otherwise.
         const [{ loadDriverCatalog }, { readStatus }] = await Promise.all([
           import("../../catalog/drivers.js"),
-          import("../../status/report.js"),
+          import("../../status/status-report.js"),
         ]);
         const report = readStatus(root, stateDir, loadDriverCatalog());
         if (opts.json) printJson(report);

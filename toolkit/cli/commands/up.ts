@@ -5,9 +5,9 @@ import { createExec } from "../../core/exec.js";
 import { describeResume, readResume } from "../../kernel/resume.js";
 import { defaultStateDir } from "../../state/lock.js";
 import type { KernelUpOptions } from "../../up/kernel-phase.js";
-import type { UpReport } from "../../up/report.js";
 import { runUp, type UpOptions } from "../../up/up.js";
-import { pktgenLines } from "../../verify/report.js";
+import type { UpReport } from "../../up/up-report.js";
+import { pktgenLines } from "../../verify/verify-report.js";
 import { badge, color, err, failWith, printJson, out as write } from "../output.js";
 import { addRecipeOptions, loadRunRecipe, type RecipeRunFlags } from "../recipe-options.js";
 

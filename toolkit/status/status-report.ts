@@ -1,7 +1,7 @@
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { ProvisionError } from "../core/errors.js";
 import { catalogLookup } from "../host/facts.js";
-import { readKernelFacts } from "../host/kernel.js";
+import { readKernelFacts } from "../host/kernel-facts.js";
 import { readManagementFacts } from "../host/management.js";
 import { type DriverKind, readNicFacts } from "../host/nics.js";
 import { describeResume, readResume } from "../kernel/resume.js";

@@ -17,7 +17,7 @@ import {
   kernelSourcesCacheDir,
   kernelSourcesUnpackDir,
   treeMakefileVersion,
-} from "../sources/kernel-sources.js";
+} from "../sources/target-kernel-sources.js";
 
 /**
  * Full kernel sources to build a kernel from, by the recipe: a kernel.org tarball pinned by

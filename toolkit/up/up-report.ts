@@ -1,8 +1,8 @@
 import { type ProvisionError, RollbackError } from "../core/errors.js";
 import type { RanCommand } from "../core/exec.js";
 import type { PersistResult } from "../modules/persist.js";
-import type { StepOutcome } from "../pipeline/runner.js";
-import type { VerifyReport } from "../verify/report.js";
+import type { StepOutcome } from "../runner/runner.js";
+import type { VerifyReport } from "../verify/verify-report.js";
 import type { UpKernelReport } from "./kernel-phase.js";
 
 /** One step as the reports show it (the runner's outcome without the log path). */

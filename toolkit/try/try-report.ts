@@ -1,6 +1,6 @@
 import { ExitCode } from "../core/errors.js";
 import { explainModuleLoadError } from "../parse/dmesg.js";
-import type { VerifyReport } from "../verify/report.js";
+import type { VerifyReport } from "../verify/verify-report.js";
 import type { InterfaceSnapshot, PayloadResults } from "./guest-results.js";
 
 /**

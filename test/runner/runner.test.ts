@@ -5,8 +5,8 @@ import { join } from "node:path";
 import test from "ava";
 import { RollbackError, StepError } from "../../toolkit/core/errors.js";
 import { createExec } from "../../toolkit/core/exec.js";
-import { runSteps } from "../../toolkit/pipeline/runner.js";
-import type { Step, StepContext } from "../../toolkit/pipeline/step.js";
+import { runSteps } from "../../toolkit/runner/runner.js";
+import type { Step, StepContext } from "../../toolkit/runner/step.js";
 import { FIXTURE_RELEASE } from "../helpers/hosts.js";
 
 type Log = string[];
@@ -154,7 +154,7 @@ test("an undo failing with a plain error names the step's files, and no forward 
 
 test("listr2's lines escape control characters and hide URL passwords in titles and progress", async (t) => {
   // listr2 writes to the terminal itself: run it in a child with the plain renderer and read that.
-  const runner = new URL("../../toolkit/pipeline/runner.js", import.meta.url).href;
+  const runner = new URL("../../toolkit/runner/runner.js", import.meta.url).href;
   const script = `
     const { runSteps } = await import(${JSON.stringify(runner)});
     const title = "Fetch https://user:s3cret@example.org/x.git on eth0\\u001b]0;owned\\u0007";

@@ -16,7 +16,7 @@ import { BlockedError, UserError } from "../core/errors.js";
 import type { Exec } from "../core/exec.js";
 import { underRoot } from "../core/paths.js";
 import { unpackArchive } from "../core/safe-archive.js";
-import { parseMakefileVersion, parseVersionH } from "../host/kernel.js";
+import { parseMakefileVersion, parseVersionH } from "../host/kernel-facts.js";
 import { type DownloadSpec, ensureDownload } from "./download.js";
 
 /**
