@@ -1,6 +1,5 @@
 import type { PlannedCommand, Step } from "../runner/step.js";
-import type { UpRun } from "../up/context.js";
-import { netmapModuleOf, running, type UpResolve } from "../up/context.js";
+import { netmapModuleOf, running, type UpResolve, type UpRun } from "../up/context.js";
 import { inspectArgv, inspectDirPrefix, modulesLoadPath, persistModules } from "./persist.js";
 
 /**

@@ -1,6 +1,5 @@
 import type { PlannedCommand, Step } from "../runner/step.js";
-import type { UpRun } from "../up/context.js";
-import { netmapModuleOf, running, type UpResolve } from "../up/context.js";
+import { netmapModuleOf, running, type UpResolve, type UpRun } from "../up/context.js";
 import { armDeadman } from "../up/deadman.js";
 import { dmesgArgv, takeCursor } from "../verify/dmesg-cursor.js";
 import { recordInterfaceArgvs, restoreArgvs } from "./iface-state.js";
