@@ -99,7 +99,7 @@ export function assertPlanAgrees(t: ExecutionContext, out: Json): void {
     ran.some((e) => e.step === "swap"),
     JSON.stringify(ran).slice(0, 2000),
   );
-  const bad = upDisagreements(plan.steps, ran);
+  const bad = upDisagreements(plan.steps, ran, plan.buildCache);
   t.deepEqual(
     bad,
     [],

@@ -37,8 +37,15 @@ export const BUILD_PROBES: Array<(argv: readonly string[]) => boolean> = [
   (a) => a[0] === "make" && a[1] === "-n",
 ];
 
-/** What disagrees, as lines to print; empty when plan and run agree. */
-export function upDisagreements(steps: readonly StepDescription[], ran: readonly Ran[]): string[] {
+/**
+ * What disagrees, as lines to print; empty when plan and run agree. `buildCache` is the plan's
+ * word on the netmap build: a planned hit must run no build command, a planned miss all of them.
+ */
+export function upDisagreements(
+  steps: readonly StepDescription[],
+  ran: readonly Ran[],
+  buildCache?: { key: string | null; hit: boolean } | null,
+): string[] {
   const out: string[] = [];
   const planned = (id: string) => steps.find((s) => s.id === id)?.commands ?? [];
   const buildPlanned = steps.filter((s) => BUILD_STEP_IDS.has(s.id)).flatMap((s) => s.commands);
@@ -51,6 +58,9 @@ export function upDisagreements(steps: readonly StepDescription[], ran: readonly
       out.push(`${e.step} ran, not planned for it: ${shown(e.argv, e.cwd)}`);
   }
   const builtHere = ran.some((e) => e.step === "build" && !BUILD_PROBES.some((p) => p(e.argv)));
+  if (buildCache?.hit && builtHere) out.push(`the plan said cache hit ${buildCache.key}, but up built`);
+  if (buildCache && !buildCache.hit && buildCache.key !== null && !builtHere && buildPlanned.length > 0)
+    out.push(`the plan said the build runs (no cache entry ${buildCache.key}), but up built nothing`);
   if (builtHere)
     for (const p of buildPlanned)
       if (!ran.some((e) => e.step === "build" && matches(p, e)))

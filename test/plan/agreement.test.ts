@@ -60,7 +60,7 @@ const RECIPES: Array<{ name: string; file: () => string; netmap: string }> = [
 
 for (const { name, file, netmap } of RECIPES) {
   test.serial(
-    `${name}: every command build runs is in the plan printed before it, and every planned one runs`,
+    `${name}: every command build runs is in the plan printed before it, every planned one runs, and the plan names the cache key (a miss, then a hit that runs nothing)`,
     async (t) => {
       const { recipe } = applyOverrides(
         loadRecipe(file(), { knownDrivers }).recipe,
@@ -90,8 +90,38 @@ for (const { name, file, netmap } of RECIPES) {
       const { notPlanned, notRun } = agreement(planned, commands);
       for (const m of [...notPlanned, ...notRun]) t.fail(m);
       if (notPlanned.length + notRun.length === 0) t.pass();
+      // The plan named the key the build used, and that the cache did not hold it yet.
+      t.false(res.cacheHit);
+      t.deepEqual(plan.buildCache, { key: res.key, hit: false });
       t.log(
         `${name}: ${commands.length} commands run, ${planned.length} planned, ${ran.length - commands.length} probes`,
+      );
+
+      // Planned again: a cache hit, and the build steps name no command; the build then runs none.
+      const again = buildPlan(
+        await gatherPlanInputs({
+          recipe,
+          catalog,
+          root: "/",
+          exec: createExec({ dryRun: true }),
+          cacheDir,
+          stateDir,
+        }),
+      );
+      t.deepEqual(again.buildCache, { key: res.key, hit: true });
+      t.deepEqual(
+        again.steps.filter((s) => BUILD_STEPS.has(s.id)).flatMap((s) => s.commands),
+        [],
+      );
+      const ranAgain: ExecLogEntry[] = [];
+      const hit = await runBuild(
+        { recipe, cacheDir, jobs: inputs.jobs, catalog },
+        { exec: createExec({ onCommand: (e) => ranAgain.push(e) }) },
+      );
+      t.true(hit.ok && hit.cacheHit);
+      t.deepEqual(
+        ranAgain.filter((e) => !PROBES.some((p) => p(e.argv))).map((e) => e.argv),
+        [],
       );
     },
   );

@@ -55,3 +55,22 @@ test("a build that compiled must have run every planned build command", (t) => {
   ];
   t.deepEqual(upDisagreements(plan, ran), ["planned for the build, not run: /src/configure --kernel-dir=/k"]);
 });
+
+test("the plan's cache word is held to: a planned hit that builds, and a planned miss that builds nothing, both disagree", (t) => {
+  const transaction = [
+    { step: "install", argv: ["depmod", "6.1.0-1-amd64"] },
+    { step: "install", argv: ["modinfo", "-k", "6.1.0-1-amd64", "-n", "netmap"] },
+    { step: "verify", argv: ["/cache/builds/k/pkt-gen", "-i", "vale0:0"] },
+  ];
+  const built = [
+    { step: "build", argv: ["/src/configure", "--kernel-dir=/k"] },
+    { step: "build", argv: ["make", "-j2"] },
+  ];
+  t.deepEqual(upDisagreements(plan, [...built, ...transaction], { key: "k", hit: true }), [
+    "the plan said cache hit k, but up built",
+  ]);
+  t.deepEqual(upDisagreements(plan, transaction, { key: "k", hit: false }), [
+    "the plan said the build runs (no cache entry k), but up built nothing",
+  ]);
+  t.deepEqual(upDisagreements(plan, [...built, ...transaction], { key: "k", hit: false }), []);
+});

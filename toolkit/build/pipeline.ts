@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type DriverCatalog, loadDriverCatalog } from "../catalog/drivers.js";
 import { UserError } from "../core/errors.js";
@@ -22,6 +22,7 @@ import {
   netmapSourceDownloads,
   type ResolvedNetmapSource,
   resolveNetmapSource,
+  treeContentHash,
 } from "../sources/netmap-source.js";
 import {
   ensureKernelSources,
@@ -141,13 +142,23 @@ export interface BuildPreview {
   extNeeds: ExtDriverNeed[];
   /** Drivers left out before configure, and why. */
   skipped: Array<{ token: string; why: string }>;
+  /**
+   * The build cache key, when the plan can know it (the netmap tree is here and the compiler was
+   * probed), and whether the cache holds that build: then every later step runs nothing.
+   */
+  key?: string;
+  hit: boolean;
 }
 
 /**
  * Resolve a build for `plan` exactly as its sources step will (target release and build dir,
  * drivers, kernel sources, netmap tree); throws the BlockedError the build would stop with.
  */
-export function previewBuild(req: BuildRequest & { jobs: number }, catalog: DriverCatalog): BuildPreview {
+export function previewBuild(
+  /** compiler: the first line of `cc --version` (the plan's probe), for the cache key. */
+  req: BuildRequest & { jobs: number; compiler?: string },
+  catalog: DriverCatalog,
+): BuildPreview {
   const r = req.recipe;
   const root = req.root ?? "/";
   const target = readKernelTarget({ release: targetRelease(req), root, buildDir: r.kernel.buildDir });
@@ -165,10 +176,31 @@ export function previewBuild(req: BuildRequest & { jobs: number }, catalog: Driv
     src.kind === "local"
       ? src.path
       : join(req.cacheDir, "netmap", src.kind === "git" ? src.commit : src.sha256);
-  const found = src.kind === "local" ? detectLayout(netmapDir) : undefined;
+  const found = src.kind === "local" || existsSync(netmapDir) ? detectLayout(netmapDir) : undefined;
   const detected = found && "layout" in found ? found : undefined;
   const layout =
     r.netmap.layout === "legacy-make" || detected?.layout === "legacy-make" ? "legacy-make" : "configure";
+  // The key as the sources step computes it, from the same inputs; a git or tarball tree that is
+  // not fetched yet has no layout here, so its key (and a hit) waits for the run.
+  const netmapId = !detected
+    ? undefined
+    : src.kind === "local"
+      ? `tree:${treeContentHash(src.path)}`
+      : src.kind === "git"
+        ? `commit:${src.commit}`
+        : `sha256:${src.sha256.toLowerCase()}`;
+  const key =
+    netmapId !== undefined && req.compiler !== undefined
+      ? cacheKeyOf(r, {
+          release: target.release,
+          buildDir: target.buildDir,
+          netmapId,
+          layout: detected?.layout ?? layout,
+          drivers,
+          compiler: req.compiler,
+          extNeeds: ext.needs,
+        })
+      : undefined;
   const suffix = r.netmap.configure.driverSuffix ?? "";
   const driverOutputs: Record<string, string> = {};
   for (const d of drivers) {
@@ -189,7 +221,38 @@ export function previewBuild(req: BuildRequest & { jobs: number }, catalog: Driv
     driverOutputs,
     extNeeds: ext.needs,
     skipped: ext.skipped,
+    ...(key !== undefined ? { key } : {}),
+    hit: key !== undefined && lookupBuild(req.cacheDir, key) !== undefined,
   };
+}
+
+/** The build cache key of a resolved build: the one function the run and the plan compute it with. */
+export function cacheKeyOf(
+  r: Recipe,
+  o: {
+    release: string;
+    buildDir: string;
+    netmapId: string;
+    layout: string;
+    drivers: readonly string[];
+    compiler: string;
+    extNeeds: readonly ExtDriverNeed[];
+  },
+): string {
+  return buildKey({
+    kernelRelease: o.release,
+    configHash: kernelConfigHash(o.buildDir),
+    netmapId: o.netmapId,
+    drivers: o.drivers,
+    options: options(r),
+    suffix: r.netmap.configure.driverSuffix,
+    moduleName: r.netmap.moduleName,
+    compiler: o.compiler,
+    layout: o.layout,
+    apps: r.netmap.apps,
+    emulatedOk: r.emulatedOk,
+    extArchives: Object.fromEntries(o.extNeeds.map((n) => [n.token, n.download.sha256])),
+  });
 }
 
 /** A fresh build dir per run (`<run>` in a plan), kept with its logs on failure. */
@@ -230,6 +293,12 @@ function logTo(report: { logFile: string | undefined }): string | undefined {
   return report.logFile;
 }
 
+/** What a step after sources describes on a planned cache hit: it runs nothing. */
+const onHit = (p: BuildPreview | undefined, what: string): Partial<StepDescription> | undefined =>
+  p?.hit
+    ? { title: `${what}: cache hit, nothing to run`, mutates: false, commands: [], files: [], notes: [] }
+    : undefined;
+
 const hitNote = (ctx: BuildContext, report: { progress(t: string): void }): boolean => {
   if (!ctx.state.hit) return false;
   report.progress(`cache hit ${ctx.state.key}: nothing to do`);
@@ -240,7 +309,7 @@ function sourcesStep(p?: BuildPreview): Step<BuildContext> {
   const ks = p?.kernelSources;
   // A tarball is unpacked once (checked member by member first) into a private dir, then renamed.
   const unpack =
-    p && ks?.dir && ks.tarballFile && ks.compression && !ks.given && !ks.cached
+    p && !p.hit && ks?.dir && ks.tarballFile && ks.compression && !ks.given && !ks.cached
       ? [run(extractArgv(ks.tarballFile, kernelSourcesUnpackDir(p.cacheDir), ks.compression, 1))]
       : [];
   return {
@@ -260,6 +329,9 @@ function sourcesStep(p?: BuildPreview): Step<BuildContext> {
       ],
       ...(unpack.length > 0
         ? { notes: ["<tmp>: a private dir, renamed into place once the tree is checked"] }
+        : {}),
+      ...(p?.hit
+        ? { notes: [`cache hit: build ${p.key} is in the cache, so no later build step runs`] }
         : {}),
     }),
     async run(ctx, report) {
@@ -298,20 +370,14 @@ function sourcesStep(p?: BuildPreview): Step<BuildContext> {
         offline: req.offline,
         logFile: logTo(report),
       });
-      const r = req.recipe;
-      state.key = buildKey({
-        kernelRelease: target.release,
-        configHash: kernelConfigHash(target.buildDir),
+      state.key = cacheKeyOf(req.recipe, {
+        release: target.release,
+        buildDir: target.buildDir,
         netmapId: state.netmap.id,
-        drivers: state.drivers,
-        options: options(r),
-        suffix: r.netmap.configure.driverSuffix,
-        moduleName: r.netmap.moduleName,
-        compiler: await compilerIdentity(ctx.exec),
         layout: state.netmap.layout,
-        apps: r.netmap.apps,
-        emulatedOk: r.emulatedOk,
-        extArchives: Object.fromEntries(ext.needs.map((n) => [n.token, n.download.sha256])),
+        drivers: state.drivers,
+        compiler: await compilerIdentity(ctx.exec),
+        extNeeds: ext.needs,
       });
       state.hit = lookupBuild(req.cacheDir, state.key);
       if (state.hit) {
@@ -355,6 +421,7 @@ function extDriversStep(p?: BuildPreview): Step<BuildContext> {
           }
         : {}),
       ...(p && p.skipped.length > 0 ? { notes: p.skipped.map((x) => `${x.token} left out: ${x.why}`) } : {}),
+      ...onHit(p, "External driver archives"),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -417,7 +484,7 @@ function configureStep(p?: BuildPreview): Step<BuildContext> {
       commands: [],
       files: [],
       checks: ["configure's report: every requested driver among `native drivers`, else stop and say why"],
-      ...describeIt(),
+      ...(onHit(p, "Configure netmap") ?? describeIt()),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -484,7 +551,7 @@ function makeStep(p?: BuildPreview): Step<BuildContext> {
       commands: [],
       files: [],
       checks: [],
-      ...describeIt(),
+      ...(onHit(p, "Build netmap and the patched drivers") ?? describeIt()),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;
@@ -549,7 +616,7 @@ function manifestStep(p?: BuildPreview): Step<BuildContext> {
       commands: [],
       files: [],
       checks: ["vermagic of every module equals the target release"],
-      ...describeIt(),
+      ...(onHit(p, "Manifest and vermagic check") ?? describeIt()),
     }),
     async run(ctx, report) {
       const { state, req } = ctx;
@@ -614,6 +681,7 @@ function cacheStoreStep(p?: BuildPreview): Step<BuildContext> {
             ],
           }
         : {}),
+      ...onHit(p, "Store the build in the cache"),
     }),
     async run(ctx, report) {
       if (hitNote(ctx, report)) return;

@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
+import { compilerIdentity } from "../build/cache.js";
 import type { DriverCatalog } from "../catalog/drivers.js";
 import { loadKernelCatalog, loadNetmapUpstream } from "../catalog/kernels.js";
 import { UserError } from "../core/errors.js";
@@ -68,6 +69,8 @@ export async function gatherPlanInputs(o: {
     upstream: loadNetmapUpstream(),
     modulesDep: facts.kernel.moduleDirExists ? readModulesDep(o.root, facts.kernel.release) : new Map(),
     gccVersion: await gccVersion(o.exec),
+    // A bundle builds nothing here, so its plan needs no build key.
+    ...(o.from === undefined ? { compiler: await compilerIdentity(o.exec) } : {}),
     cacheDir: o.cacheDir,
     stateDir: o.stateDir,
     jobs: Math.max(1, cpus().length),

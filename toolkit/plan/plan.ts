@@ -61,6 +61,11 @@ export interface Plan {
   /** Upstream x.y.z of the target, when known. */
   targetVersion: string | null;
   buildsKernel: boolean;
+  /**
+   * The netmap build's cache key and whether the cache holds it (then no build step runs), when
+   * the plan can know it (the netmap tree is here); null without a netmap build on this host.
+   */
+  buildCache: { key: string | null; hit: boolean } | null;
   drivers: DriverPlan[];
   steps: StepDescription[];
   blockers: Blocker[];
@@ -78,6 +83,8 @@ export interface PlanInputs {
   modulesDep: Map<string, string>;
   /** First line of `cc --version` style: "12.2.0"; null when no compiler was found. */
   gccVersion: string | null;
+  /** The first line of `cc --version`, as the build cache key takes it (the plan can name a hit). */
+  compiler?: string;
   cacheDir: string;
   stateDir: string;
   jobs: number;
@@ -242,7 +249,16 @@ export function buildPlan(i: PlanInputs): Plan {
   let preview: BuildPreview | undefined;
   if (!buildsKernel && !fromBundle) {
     try {
-      preview = previewBuild({ recipe, cacheDir: i.cacheDir, root: facts.root, jobs: i.jobs }, i.drivers);
+      preview = previewBuild(
+        {
+          recipe,
+          cacheDir: i.cacheDir,
+          root: facts.root,
+          jobs: i.jobs,
+          ...(i.compiler !== undefined ? { compiler: i.compiler } : {}),
+        },
+        i.drivers,
+      );
     } catch (e) {
       if (!(e instanceof ProvisionError)) throw e;
       if (recipe.kernel.buildDir)
@@ -714,6 +730,7 @@ export function buildPlan(i: PlanInputs): Plan {
     targetRelease: release,
     targetVersion: version,
     buildsKernel,
+    buildCache: preview ? { key: preview.key ?? null, hit: preview.hit } : null,
     drivers,
     steps,
     blockers,
